@@ -1,0 +1,97 @@
+"""Kafka topic names, partition counts and retention: configured here and nowhere else.
+
+Every process (SDK, worker, sink, CLI) derives topic names from one :class:`TopicLayout`, built from the
+``prefix`` setting. ``TopicLayout.specs()`` is what ``llmwatch topics create`` and the worker declare, so
+the partition counts always match (librdkafka's mock cluster and Faust both fail on a mismatch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "DEFAULT_PREFIX",
+    "DEFAULT_RETENTION_HOURS",
+    "MAX_RECORD_BYTES",
+    "TopicLayout",
+    "TopicSpec",
+]
+
+DEFAULT_PREFIX: Final = "llmwatch"
+DEFAULT_PARTITIONS: Final = 4
+DEFAULT_RETENTION_HOURS: Final = 72
+# Largest record a topic accepts: a batch envelope, or one event with a large (later rejected) text.
+MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
+_MS_PER_HOUR: Final = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    max_message_bytes: int = MAX_RECORD_BYTES
+
+    def config(self) -> dict[str, str]:
+        return {
+            "retention.ms": str(self.retention_ms),
+            "max.message.bytes": str(self.max_message_bytes),
+            "cleanup.policy": "delete",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TopicLayout:
+    """The pipeline's topics.
+
+    - ``events``: raw events from the SDK (batch envelopes or single events). Read by the worker.
+    - ``calls``: validated, normalized events, one batch per record. Read by the sink.
+    - ``dlq``: dead letters (invalid records or events) with the reason and source position.
+    - ``rollups``: per-partition analytics states (cost, sketches, rates). Read by the sink.
+    - ``alerts``: firing and resolved SLO alert events. Read by the sink.
+    """
+
+    prefix: str = DEFAULT_PREFIX
+    partitions: int = DEFAULT_PARTITIONS
+    retention_hours: int = DEFAULT_RETENTION_HOURS
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ValueError(f"partitions must be >= 1, got {self.partitions!r}")
+        if self.retention_hours < 1:
+            raise ValueError(f"retention_hours must be >= 1, got {self.retention_hours!r}")
+        if not self.prefix or any(c.isspace() for c in self.prefix):
+            raise ValueError(f"topic prefix must be non-empty without spaces, got {self.prefix!r}")
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"
+
+    @property
+    def calls(self) -> str:
+        return f"{self.prefix}.calls"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}.dlq"
+
+    @property
+    def rollups(self) -> str:
+        return f"{self.prefix}.rollups"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alerts"
+
+    def specs(self) -> list[TopicSpec]:
+        retention = self.retention_hours * _MS_PER_HOUR
+        # The DLQ keeps records 7x longer: someone has to look at them.
+        return [
+            TopicSpec(self.events, self.partitions, retention),
+            TopicSpec(self.calls, self.partitions, retention),
+            TopicSpec(self.dlq, self.partitions, retention * 7),
+            TopicSpec(self.rollups, self.partitions, retention),
+            TopicSpec(self.alerts, 1, retention * 7),
+        ]
