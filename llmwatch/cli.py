@@ -1,0 +1,253 @@
+"""The ``llmwatch`` command line: one entry point for every process and on-call task.
+
+Every option falls back to its ``LLMWATCH_*`` environment variable, then to the documented default
+(see ``llmwatch.settings``). Commands that run forever stop cleanly on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from llmwatch.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="llmwatch",
+    help="Monitor LLM applications: Kafka -> Faust -> ClickHouse -> Grafana.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+topics_app = typer.Typer(
+    help="Create and inspect the pipeline's Kafka topics.", no_args_is_help=True
+)
+app.add_typer(topics_app, name="topics")
+console = Console()
+err_console = Console(stderr=True)
+
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers [LLMWATCH_BOOTSTRAP]."),
+]
+DsnOpt = Annotated[
+    str | None, typer.Option("--dsn", help="ClickHouse DSN [LLMWATCH_CLICKHOUSE_DSN].")
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Local data folder [LLMWATCH_DATA_DIR].")
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit CLI options taking precedence."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except Exception as exc:  # pydantic ValidationError: show it plainly, no traceback
+        err_console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092,
+    engine: Annotated[str, typer.Option(help="tansu (default) or mock (librdkafka).")] = "tansu",
+    create_topics: Annotated[bool, typer.Option(help="Create the pipeline's topics.")] = True,
+) -> None:
+    """Run the embedded Kafka-wire broker on 127.0.0.1 until interrupted."""
+    settings = _settings(bootstrap=f"127.0.0.1:{port}")
+    _logging(settings)
+    from llmwatch.broker import start_broker
+
+    running = start_broker(engine, port=port, specs=settings.layout.specs())
+    if create_topics:
+        from streams.admin import ensure_topics
+
+        ensure_topics(running.bootstrap, settings.layout.specs())
+    console.print(f"[green]{engine} broker ready[/green] on {running.bootstrap} (Ctrl-C to stop)")
+    try:
+        running.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+@topics_app.command("create")
+def topics_create(bootstrap: BootstrapOpt = None) -> None:
+    """Create missing topics with the configured partitions and retention."""
+    from streams.admin import ensure_topics
+
+    settings = _settings(bootstrap=bootstrap)
+    created = ensure_topics(settings.bootstrap, settings.layout.specs())
+    console.print(f"created: {', '.join(created) or 'nothing (all exist)'}")
+
+
+@topics_app.command("list")
+def topics_list(bootstrap: BootstrapOpt = None) -> None:
+    """Show the pipeline's topics and their partition counts on the broker."""
+    from confluent_kafka.admin import AdminClient
+
+    settings = _settings(bootstrap=bootstrap)
+    meta = AdminClient({"bootstrap.servers": settings.bootstrap}).list_topics(timeout=10)
+    table = Table("topic", "configured partitions", "broker partitions")
+    for spec in settings.layout.specs():
+        found = meta.topics.get(spec.name)
+        table.add_row(
+            spec.name, str(spec.partitions), str(len(found.partitions)) if found else "missing"
+        )
+    console.print(table)
+
+
+@app.command()
+def worker(bootstrap: BootstrapOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the Faust stream worker (ingest, dead letters, analytics)."""
+    from llmwatch.processes import run_worker
+
+    settings = _settings(bootstrap=bootstrap, data_dir=data_dir)
+    raise typer.Exit(run_worker(settings))
+
+
+@app.command()
+def sink(bootstrap: BootstrapOpt = None, dsn: DsnOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the ClickHouse sink (batched inserts, offsets committed after each insert)."""
+    from llmwatch.processes import run_sink
+
+    settings = _settings(bootstrap=bootstrap, clickhouse_dsn=dsn, data_dir=data_dir)
+    _logging(settings)
+    raise typer.Exit(run_sink(settings))
+
+
+@app.command()
+def migrate(dsn: DsnOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Apply the ClickHouse schema migrations (idempotent)."""
+    from sinks.clickhouse import connect
+    from sinks.migrate import apply_migrations
+
+    settings = _settings(clickhouse_dsn=dsn, data_dir=data_dir)
+    client = connect(settings.dsn)
+    try:
+        applied = apply_migrations(client, settings.database)
+    finally:
+        client.close()
+    console.print(f"applied: {', '.join(applied) or 'nothing (schema is current)'}")
+
+
+@app.command()
+def healthcheck(
+    process: Annotated[str, typer.Argument(help="worker or sink")],
+    max_age_s: Annotated[float, typer.Option(help="Oldest acceptable heartbeat.")] = 30.0,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Exit 0 if the process's heartbeat is fresh (for container healthchecks)."""
+    from llmwatch.processes import heartbeat_age_s
+
+    if process not in {"worker", "sink"}:
+        err_console.print(f"unknown process {process!r}; expected 'worker' or 'sink'")
+        raise typer.Exit(2)
+    settings = _settings(data_dir=data_dir)
+    age = heartbeat_age_s(settings.heartbeat_path(process))
+    if age is None or age > max_age_s:
+        shown = "missing" if age is None else f"{age:.0f} s old"
+        err_console.print(f"{process} unhealthy: heartbeat {shown} (limit {max_age_s:.0f} s)")
+        raise typer.Exit(1)
+    console.print(f"{process} healthy: heartbeat {age:.1f} s old")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A ClickHouse SQL query.")],
+    dsn: DsnOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run one SQL query against llmwatch's ClickHouse and print the result as a table."""
+    from sinks.clickhouse import connect
+
+    settings = _settings(clickhouse_dsn=dsn, data_dir=data_dir)
+    client = connect(settings.dsn)
+    try:
+        result = client.query(query)
+    finally:
+        client.close()
+    table = Table(*result.column_names)
+    for row in result.result_rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+
+
+@app.command()
+def simulate(
+    events: Annotated[int, typer.Option("--events", "-n", min=1, help="Events to emit.")] = 10_000,
+    rate: Annotated[float, typer.Option("--rate", "-r", help="Events per second (0: unpaced).")] = 1_000.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic).")] = 7,
+    bootstrap: BootstrapOpt = None,
+) -> None:
+    """Emit realistic LLM traffic through the SDK into the events topic."""
+    from rich.progress import Progress
+
+    from producers.sdk import Publisher
+    from producers.simulator import run_simulation
+
+    settings = _settings(bootstrap=bootstrap)
+    publisher = Publisher(settings.bootstrap, settings.layout.events, capture_text=settings.capture_text)
+    with Progress(console=console) as progress:
+        task = progress.add_task("emitting", total=events)
+        report = run_simulation(
+            publisher.emit,
+            events=events,
+            rate=rate,
+            seed=seed,
+            on_progress=lambda n: progress.update(task, completed=n),
+        )
+    delivered = publisher.flush(30.0)
+    publisher.close()
+    stats = publisher.stats
+    console.print(
+        f"emitted {report.emitted}, accepted {stats.emitted}, delivered {stats.delivered}, "
+        f"delivery failures {stats.delivery_failed}"
+    )
+    if not delivered:
+        err_console.print(f"[red]not every event was delivered to {settings.bootstrap}[/red]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option("--events", "-n", min=1, help="Events to simulate.")] = 20_000,
+    rate: Annotated[float, typer.Option("--rate", "-r", help="Events per second.")] = 2_000.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run broker, worker, sink and simulator on embedded defaults, then print a summary."""
+    from llmwatch.embedded import DemoOptions, run_demo
+    from llmwatch.report import print_demo_summary
+
+    settings = _settings(data_dir=data_dir)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    summary = run_demo(settings, DemoOptions(events=events, rate=rate, seed=seed), console)
+    print_demo_summary(summary, console)
+    if not summary.complete:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

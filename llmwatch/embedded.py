@@ -1,0 +1,245 @@
+"""The embedded all-in-one runner behind ``llmwatch demo``: nothing else to start.
+
+It starts a Tansu broker on a free loopback port, the Faust worker as a subprocess, and the ClickHouse
+sink in a thread of this process (it owns the chdb folder, which only one process may open), then drives
+the traffic simulator through the SDK, waits until every accepted event is stored or dead-lettered, stops
+everything in order (sink flush + commit first), and reads a summary back from ClickHouse.
+
+What can block: each stage has a bounded timeout; a stage that times out is reported, never hidden.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from llmwatch.broker import TansuBroker
+from llmwatch.processes import ChildProcess
+from llmwatch.settings import Settings
+from streams.admin import ensure_topics
+
+__all__ = ["DemoOptions", "DemoSummary", "build_sink", "run_demo"]
+
+CALLS_TABLE: Final = "llm_calls"
+DLQ_TABLE: Final = "llm_dlq"
+WORKER_STOP_GRACE_S: Final = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    events: int = 20_000
+    rate: float = 2_000.0
+    seed: int = 7
+    bad_events: int = 25
+    drain_timeout_s: float = 120.0
+
+
+@dataclass(slots=True)
+class DemoSummary:
+    started_at: datetime
+    events_emitted: int = 0
+    events_accepted: int = 0
+    bad_events_sent: int = 0
+    sdk_dropped: int = 0
+    rows_stored: int = 0
+    dlq_rows: int = 0
+    per_service: list[tuple[str, int]] = field(default_factory=list)
+    per_model: list[tuple[str, str, int]] = field(default_factory=list)
+    dlq_reasons: list[tuple[str, int]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    drained: bool = False
+    dsn: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """Every accepted valid event is stored and every bad one dead-lettered."""
+        valid = self.events_accepted - self.bad_events_sent
+        return self.drained and self.rows_stored == valid and self.dlq_rows == self.bad_events_sent
+
+
+def build_sink(settings: Settings, client: Any = None) -> Any:
+    """The ClickHouse sink configured from settings (opens its own client unless given one)."""
+    from sinks.clickhouse import connect
+    from sinks.migrate import apply_migrations
+    from sinks.writer import ClickHouseSink, SinkConfig
+
+    if client is None:
+        client = connect(settings.dsn)
+    apply_migrations(client, settings.database)
+    config = SinkConfig(
+        bootstrap=settings.bootstrap,
+        layout=settings.layout,
+        database=settings.database,
+        group_id=settings.sink_group,
+        batch_max_rows=settings.sink_batch_rows,
+        flush_interval_s=settings.sink_flush_interval_s,
+        session_timeout_ms=int(settings.session_timeout_s * 1000),
+        heartbeat_path=settings.heartbeat_path("sink"),
+    )
+    return ClickHouseSink(config, client)
+
+
+BAD_EVENTS: Final[tuple[dict[str, Any], ...]] = (
+    {"service": "demo-bad", "start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:01Z",
+     "input_tokens": -3},
+    {"service": "demo-bad", "start_time": "2026-01-01T00:00:05Z", "end_time": "2026-01-01T00:00:01Z"},
+    {"service": "demo-bad", "start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:01Z",
+     "span_kind": "robot"},
+    {"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:01Z"},
+    {"service": "demo-bad", "start_time": "yesterday", "end_time": "2026-01-01T00:00:01Z"},
+)
+
+
+def _bad_event(index: int) -> dict[str, Any]:
+    event = dict(BAD_EVENTS[index % len(BAD_EVENTS)])
+    event["event_id"] = f"demo-bad-{index}"
+    return event
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@contextlib.contextmanager
+def _sink_thread(sink: Any) -> Iterator[threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,), name="llmwatch-sink", daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+
+def _wait_until(done: Callable[[], bool], timeout_s: float, tick: Callable[[], None]) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        tick()
+        if done():
+            return True
+        time.sleep(0.25)
+    return done()
+
+
+def _drive_traffic(settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary) -> Any:
+    from producers.sdk import Publisher
+    from producers.simulator import run_simulation
+
+    publisher = Publisher(
+        settings.bootstrap, settings.layout.events, capture_text=settings.capture_text
+    )
+    with _progress(console) as progress:
+        task = progress.add_task("simulating traffic", total=options.events)
+        report = run_simulation(
+            publisher.emit,
+            events=options.events,
+            rate=options.rate,
+            seed=options.seed,
+            on_progress=lambda n: progress.update(task, completed=n),
+        )
+    for index in range(options.bad_events):
+        publisher.emit(_bad_event(index))
+    publisher.flush(30.0)
+    publisher.close()
+    stats = publisher.stats
+    summary.events_emitted = report.emitted + options.bad_events
+    summary.events_accepted = stats.emitted
+    summary.bad_events_sent = options.bad_events
+    summary.sdk_dropped = stats.emitted - stats.delivered
+    return publisher
+
+
+def _drain(sink: Any, options: DemoOptions, console: Console, summary: DemoSummary) -> None:
+    def stored() -> int:
+        rows = sink.stats.rows_written
+        return int(rows.get(CALLS_TABLE, 0) + rows.get(DLQ_TABLE, 0))
+
+    with _progress(console) as progress:
+        task = progress.add_task("waiting for the pipeline", total=summary.events_accepted)
+        summary.drained = _wait_until(
+            lambda: stored() >= summary.events_accepted,
+            options.drain_timeout_s,
+            lambda: progress.update(task, completed=min(stored(), summary.events_accepted)),
+        )
+
+
+def _read_summary(client: Any, database: str, started: datetime, summary: DemoSummary) -> None:
+    # Epoch milliseconds keep the filter independent of the server's time zone.
+    since = {"since": int(started.timestamp() * 1000)}
+    after = "ingested_at >= fromUnixTimestamp64Milli({since:Int64})"
+    calls = f"{database}.{CALLS_TABLE} FINAL WHERE {after}"
+    summary.rows_stored = int(client.query(f"SELECT count() FROM {calls}", parameters=since).result_rows[0][0])
+    summary.per_service = [
+        (str(r[0]), int(r[1]))
+        for r in client.query(
+            f"SELECT service, count() AS n FROM {calls} GROUP BY service ORDER BY n DESC",
+            parameters=since,
+        ).result_rows
+    ]
+    summary.per_model = [
+        (str(r[0]), str(r[1]), int(r[2]))
+        for r in client.query(
+            f"SELECT provider_name, request_model, count() AS n FROM {calls} "
+            "WHERE span_kind = 'llm' GROUP BY provider_name, request_model ORDER BY n DESC",
+            parameters=since,
+        ).result_rows
+    ]
+    dlq = f"{database}.{DLQ_TABLE} FINAL WHERE {after}"
+    summary.dlq_rows = int(client.query(f"SELECT count() FROM {dlq}", parameters=since).result_rows[0][0])
+    summary.dlq_reasons = [
+        (str(r[0]), int(r[1]))
+        for r in client.query(
+            f"SELECT reason, count() AS n FROM {dlq} GROUP BY reason ORDER BY n DESC LIMIT 5",
+            parameters=since,
+        ).result_rows
+    ]
+
+
+def run_demo(settings: Settings, options: DemoOptions, console: Console) -> DemoSummary:
+    """Run the whole pipeline on embedded parts and return what ClickHouse holds afterwards."""
+    from sinks.clickhouse import connect
+
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    summary = DemoSummary(started_at=started, dsn=settings.dsn)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with TansuBroker() as broker:
+        settings = settings.model_copy(update={"bootstrap": broker.bootstrap})
+        ensure_topics(broker.bootstrap, settings.layout.specs())
+        console.print(f"broker: Tansu on {broker.bootstrap}")
+        worker = ChildProcess(
+            "worker",
+            ["worker"],
+            {"LLMWATCH_BOOTSTRAP": broker.bootstrap, "LLMWATCH_DATA_DIR": str(settings.data_dir)},
+            settings.log_dir / "worker.log",
+        ).start()
+        console.print(f"worker: pid {worker.pid}, log {settings.log_dir / 'worker.log'}")
+        client = connect(settings.dsn)
+        try:
+            sink = build_sink(settings, client)
+            console.print(f"sink: ClickHouse at {settings.dsn}")
+            with _sink_thread(sink):
+                _drive_traffic(settings, options, console, summary)
+                _drain(sink, options, console, summary)
+            worker.stop(WORKER_STOP_GRACE_S)
+            _read_summary(client, settings.database, started, summary)
+        finally:
+            worker.stop(WORKER_STOP_GRACE_S)
+            client.close()
+    summary.elapsed_s = time.monotonic() - t0
+    return summary

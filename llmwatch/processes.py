@@ -1,0 +1,145 @@
+"""Wire settings into the long-running processes: worker, sink, broker. Only llmwatch/ does this.
+
+Each ``run_*`` function blocks until the process is told to stop (SIGTERM/SIGINT) and returns an exit
+code. :class:`ChildProcess` starts one of them as a subprocess with a log file and stops it with
+SIGTERM, then SIGKILL after a grace period (a crashed Faust agent can hang shutdown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Final
+
+from llmwatch.settings import Settings
+from streams.admin import ensure_topics
+
+if TYPE_CHECKING:
+    from streams.app import WorkerConfig
+
+__all__ = ["ChildProcess", "heartbeat_age_s", "run_sink", "run_worker", "worker_config"]
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_S: Final = 10.0
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    from streams.app import WorkerConfig
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    return WorkerConfig(
+        bootstrap=settings.bootstrap,
+        layout=settings.layout,
+        data_dir=settings.state_dir,
+        app_id=settings.worker_id,
+        store=settings.store,
+        session_timeout_s=settings.session_timeout_s,
+        commit_interval_s=settings.commit_interval_s,
+        web_port=settings.web_port,
+        redact_text=settings.redact_text,
+        heartbeat_path=settings.heartbeat_path("worker"),
+    )
+
+
+def run_worker(settings: Settings) -> int:
+    """Run the Faust worker in this process until SIGTERM/SIGINT."""
+    import faust
+
+    from streams.app import create_app
+
+    ensure_topics(settings.bootstrap, settings.layout.specs())
+    app = create_app(worker_config(settings))
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _stop_event_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def run_sink(settings: Settings) -> int:
+    """Run the ClickHouse sink in this process until SIGTERM/SIGINT."""
+    from llmwatch.embedded import build_sink
+
+    ensure_topics(settings.bootstrap, settings.layout.specs())
+    stop = _stop_event_on_signals()
+    sink = build_sink(settings)
+    sink.run(stop)
+    return 0
+
+
+def heartbeat_age_s(path: Path) -> float | None:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+class ChildProcess:
+    """An llmwatch subcommand in a subprocess, logging to a file."""
+
+    def __init__(self, name: str, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.name = name
+        self.args = args
+        self.env = dict(env)
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ChildProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "llmwatch", *self.args],
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, for tests that check nothing is lost."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> int | None:
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s: killing it", self.name, grace_s)
+                proc.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(grace_s)
+        return proc.returncode

@@ -1,0 +1,43 @@
+"""Terminal rendering of the demo summary (rich tables)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from llmwatch.embedded import DemoSummary
+
+__all__ = ["print_demo_summary"]
+
+
+def _counts_table(title: str, headers: tuple[str, ...], rows: list[tuple[object, ...]]) -> Table:
+    table = Table(*headers, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    return table
+
+
+def print_demo_summary(summary: DemoSummary, console: Console) -> None:
+    overview = Table("", "count", title="llmwatch demo summary (read back from ClickHouse)")
+    overview.add_row("events emitted", f"{summary.events_emitted:,}")
+    overview.add_row("accepted by the SDK", f"{summary.events_accepted:,}")
+    overview.add_row("deliberately invalid events sent", f"{summary.bad_events_sent:,}")
+    overview.add_row("rows stored (llm_calls)", f"{summary.rows_stored:,}")
+    overview.add_row("dead letters (llm_dlq)", f"{summary.dlq_rows:,}")
+    overview.add_row("elapsed", f"{summary.elapsed_s:.1f} s")
+    console.print(overview)
+    console.print(_counts_table("rows per service", ("service", "rows"), list(summary.per_service)))
+    console.print(
+        _counts_table("LLM calls per model", ("provider", "model", "calls"), list(summary.per_model))
+    )
+    if summary.dlq_reasons:
+        console.print(_counts_table("top dead-letter reasons", ("reason", "rows"), list(summary.dlq_reasons)))
+    console.print(f"data kept in {summary.dsn} (query it: llmwatch sql 'SELECT ...')")
+    if summary.complete:
+        console.print("[green]complete:[/green] every accepted event is stored or dead-lettered")
+    else:
+        console.print(
+            "[red]incomplete:[/red] "
+            f"{summary.events_accepted - summary.bad_events_sent - summary.rows_stored:,} valid events "
+            f"missing, drained={summary.drained}; see the logs in the data folder"
+        )

@@ -1,0 +1,115 @@
+"""llmwatch settings: explicit argument > environment (``LLMWATCH_*``) > documented default.
+
+This is the only module that reads the environment. Domain packages (producers, streams, sinks,
+dashboards) receive plain values or config objects built here.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.topics import DEFAULT_PARTITIONS, DEFAULT_PREFIX, DEFAULT_RETENTION_HOURS, TopicLayout
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX: Final = "LLMWATCH_"
+DEFAULT_DATA_DIR: Final = Path(".llmwatch-data")
+
+
+class Settings(BaseSettings):
+    """Every setting, with its environment variable ``LLMWATCH_<NAME>`` (see README's table)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    bootstrap: str = Field(
+        default="127.0.0.1:9092",
+        description="Kafka bootstrap servers (host:port[,host:port]); Tansu, the mock cluster or Kafka.",
+    )
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="Local folder for the embedded ClickHouse, worker state, logs and heartbeats.",
+    )
+    clickhouse_dsn: str | None = Field(
+        default=None,
+        description="chdb:///abs/path (embedded) or http(s)://user:pass@host:8123/db. "
+        "Default: chdb:///<data_dir>/clickhouse.",
+    )
+    database: str = Field(default="llmwatch", description="ClickHouse database name.")
+    topic_prefix: str = Field(default=DEFAULT_PREFIX, description="Prefix of every topic name.")
+    partitions: int = Field(default=DEFAULT_PARTITIONS, ge=1, description="Partitions per topic.")
+    retention_hours: int = Field(
+        default=DEFAULT_RETENTION_HOURS, ge=1, description="Topic retention (the DLQ keeps 7x)."
+    )
+    store: str = Field(
+        default="rocksdb://",
+        description="Faust table store: rocksdb:// (production) or memory:// (tests).",
+    )
+    worker_id: str = Field(default="llmwatch-worker", description="Faust app id / consumer group.")
+    session_timeout_s: float = Field(
+        default=6.0,
+        gt=0,
+        description="Kafka consumer session timeout; 6 s suits the embedded Tansu broker.",
+    )
+    commit_interval_s: float = Field(
+        default=0.5, gt=0, description="How often the worker commits (and publishes its output)."
+    )
+    sink_group: str = Field(default="llmwatch-sink", description="Consumer group of the sink.")
+    sink_batch_rows: int = Field(default=10_000, ge=1, description="Rows per ClickHouse insert.")
+    sink_flush_interval_s: float = Field(
+        default=1.0, gt=0, description="Longest time a row waits before its batch is inserted."
+    )
+    redact_text: bool = Field(
+        default=True, description="Redact PII and secrets in captured text before storage."
+    )
+    capture_text: bool = Field(
+        default=False, description="SDK/simulator: capture prompt and output text (off by default)."
+    )
+    web_port: int | None = Field(
+        default=None,
+        description="Bind the worker's Faust web server to 127.0.0.1:<port>; off if unset.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of the llmwatch processes."
+    )
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value
+
+    @field_validator("clickhouse_dsn")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError(f"expected chdb:///path or http(s)://..., got {value!r}")
+        return value
+
+    @cached_property
+    def layout(self) -> TopicLayout:
+        return TopicLayout(self.topic_prefix, self.partitions, self.retention_hours)
+
+    @property
+    def dsn(self) -> str:
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "worker"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def heartbeat_path(self, process: str) -> Path:
+        return self.data_dir / "heartbeats" / f"{process}.heartbeat"

@@ -1,0 +1,246 @@
+"""Validate one raw Kafka record and turn it into normalized call rows and dead letters.
+
+This is the worker's per-record logic, kept free of Faust so it can be tested and benchmarked alone.
+
+Guarantees:
+- :func:`ingest_record` never raises for any bytes. Every event in the record ends up in exactly one of
+  ``IngestResult.events`` (valid) or ``IngestResult.dead_letters`` (invalid, with a reason naming the
+  field and the bad value). A record that cannot be split at all becomes one dead letter holding the
+  original bytes; a bad event inside a batch becomes a dead letter alone, holding that event's JSON.
+- Captured text is redacted (``streams.redaction``) before it is placed in a row.
+- Rows have exactly the keys of ``streams.records.CALL_FIELDS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+from pydantic import ValidationError
+
+from producers.events import LlmCallEvent
+from producers.wire import RecordError, split_record
+from streams.records import CALL_FIELDS, DeadLetter
+from streams.redaction import Redactor
+
+__all__ = [
+    "CostFields",
+    "IngestResult",
+    "SourcePosition",
+    "describe_validation_error",
+    "ingest_record",
+    "to_call_row",
+]
+
+WHOLE_RECORD: Final = -1
+_MAX_REASON_VALUE_CHARS: Final = 80
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class CostFields:
+    """The cost columns of a row (filled by the cost analytics; NULL when the price is unknown)."""
+
+    cost_usd: float | None = None
+    calculated_cost_usd: float | None = None
+    cost_source: str = ""
+
+
+NO_COST: Final = CostFields()
+
+# Computes the cost columns of one valid event; injected by the worker.
+CostFn = Callable[[LlmCallEvent], CostFields]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    events: list[LlmCallEvent] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    sent_at_ms: int | None = None
+    redactions: dict[str, int] = field(default_factory=dict)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``field: message (got value)``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "event"
+        value = repr(err.get("input"))
+        if len(value) > _MAX_REASON_VALUE_CHARS:
+            value = value[:_MAX_REASON_VALUE_CHARS] + "..."
+        message = err["msg"]
+        if err["type"] in {"value_error", "assertion_error"} or not err["loc"]:
+            parts.append(f"{where}: {message}")
+        else:
+            parts.append(f"{where}: {message} (got {value})")
+    return "; ".join(parts)
+
+
+def _ms(event_time: Any) -> int:
+    return int(event_time.timestamp() * 1000)
+
+
+def _meta(metadata: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        if isinstance(value, str):
+            out[key] = value
+        elif value is None:
+            out[key] = ""
+        else:
+            out[key] = orjson.dumps(value).decode()
+    return out
+
+
+def to_call_row(
+    event: LlmCallEvent,
+    source: SourcePosition,
+    *,
+    sent_at_ms: int | None,
+    cost: CostFields = NO_COST,
+    input_text: str = "",
+    output_text: str = "",
+) -> dict[str, Any]:
+    """The normalized row for one valid event (keys: ``CALL_FIELDS``)."""
+    end_ms = _ms(event.end_time)
+    row = {
+        "event_id": event.event_id,
+        "schema_version": event.schema_version,
+        "start_time": _ms(event.start_time),
+        "end_time": end_ms,
+        "duration_ms": event.duration_ms,
+        "sent_at": sent_at_ms if sent_at_ms is not None else end_ms,
+        "service": event.service,
+        "environment": event.environment,
+        "user_id": event.user_id or "",
+        "tenant_id": event.tenant_id or "",
+        "session_id": event.session_id or "",
+        "trace_id": event.trace_id,
+        "span_id": event.span_id,
+        "parent_span_id": event.parent_span_id or "",
+        "span_kind": str(event.span_kind),
+        "operation_name": event.operation_name,
+        "provider_name": event.provider_name or "",
+        "request_model": event.request_model or "",
+        "response_model": event.response_model or "",
+        "response_id": event.response_id or "",
+        "server_address": event.server_address or "",
+        "agent_name": event.agent_name or "",
+        "tool_name": event.tool_name or "",
+        "prompt_name": event.prompt_name or "",
+        "prompt_version": event.prompt_version or "",
+        "variant": event.variant or "",
+        "temperature": event.temperature,
+        "top_p": event.top_p,
+        "max_tokens": event.max_tokens,
+        "seed": event.seed,
+        "stream": event.stream,
+        "input_tokens": event.input_tokens,
+        "output_tokens": event.output_tokens,
+        "cache_read_input_tokens": event.cache_read_input_tokens,
+        "cache_creation_input_tokens": event.cache_creation_input_tokens,
+        "reasoning_output_tokens": event.reasoning_output_tokens,
+        "finish_reasons": list(event.finish_reasons),
+        "time_to_first_token_ms": event.time_to_first_token_ms,
+        "status": str(event.status),
+        "error_type": event.error_type or "",
+        "http_status": event.http_status,
+        "ratelimit_remaining_requests": event.ratelimit_remaining_requests,
+        "ratelimit_remaining_tokens": event.ratelimit_remaining_tokens,
+        "cost_usd": cost.cost_usd,
+        "calculated_cost_usd": cost.calculated_cost_usd,
+        "reported_cost_usd": event.reported_cost_usd,
+        "cost_source": cost.cost_source,
+        "input_text": input_text,
+        "output_text": output_text,
+        "metadata": _meta(event.metadata),
+        "source_partition": source.partition,
+        "source_offset": source.offset,
+    }
+    assert len(row) == len(CALL_FIELDS)
+    return row
+
+
+def _dead(
+    source: SourcePosition, now_ms: int, index: int, reason: str, payload: bytes
+) -> DeadLetter:
+    return DeadLetter(
+        failed_at=now_ms,
+        reason=reason,
+        source_topic=source.topic,
+        source_partition=source.partition,
+        source_offset=source.offset,
+        index_in_record=index,
+        payload=payload,
+    )
+
+
+def _redacted(text: str | None, redactor: Redactor | None, counts: dict[str, int]) -> str:
+    if not text:
+        return ""
+    if redactor is None:
+        return text
+    result = redactor.redact(text)
+    for kind, n in result.counts.items():
+        counts[kind] = counts.get(kind, 0) + n
+    return result.text
+
+
+def _validate(
+    raw: Any, index: int, source: SourcePosition, now_ms: int
+) -> LlmCallEvent | DeadLetter:
+    if not isinstance(raw, dict):
+        reason = f"event #{index} must be a JSON object, got {type(raw).__name__}: {raw!r:.80}"
+        return _dead(source, now_ms, index, reason, orjson.dumps(raw))
+    try:
+        return LlmCallEvent.model_validate(raw)
+    except ValidationError as exc:
+        return _dead(source, now_ms, index, describe_validation_error(exc), orjson.dumps(raw))
+
+
+def ingest_record(
+    value: bytes | None,
+    source: SourcePosition,
+    *,
+    now_ms: int,
+    redactor: Redactor | None = None,
+    cost_fn: CostFn | None = None,
+) -> IngestResult:
+    """Validate and normalize every event in one record. Never raises."""
+    result = IngestResult()
+    split = split_record(value)
+    if isinstance(split, RecordError):
+        result.dead_letters.append(_dead(source, now_ms, WHOLE_RECORD, split.reason, value or b""))
+        return result
+    result.sent_at_ms = split.sent_at_ms
+    # A single bare event is addressed as the whole record; events in a batch by their index.
+    single = not split.is_batch
+    for index, raw in enumerate(split.events):
+        outcome = _validate(raw, WHOLE_RECORD if single else index, source, now_ms)
+        if isinstance(outcome, DeadLetter):
+            if single:
+                # Keep the exact original bytes, not a re-serialization.
+                outcome = _dead(source, now_ms, WHOLE_RECORD, outcome.reason, value or b"")
+            result.dead_letters.append(outcome)
+            continue
+        cost = cost_fn(outcome) if cost_fn is not None else NO_COST
+        row = to_call_row(
+            outcome,
+            source,
+            sent_at_ms=split.sent_at_ms,
+            cost=cost,
+            input_text=_redacted(outcome.input_text, redactor, result.redactions),
+            output_text=_redacted(outcome.output_text, redactor, result.redactions),
+        )
+        result.events.append(outcome)
+        result.rows.append(row)
+    return result

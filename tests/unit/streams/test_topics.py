@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+from streams.topics import TopicLayout
+
+
+def test_layout_names_and_specs() -> None:
+    layout = TopicLayout(prefix="acme", partitions=6, retention_hours=24)
+    names = [spec.name for spec in layout.specs()]
+    assert names == ["acme.events", "acme.calls", "acme.dlq", "acme.rollups", "acme.alerts"]
+    dlq = next(s for s in layout.specs() if s.name == layout.dlq)
+    assert dlq.retention_ms == 7 * 24 * 3_600_000
+    assert layout.specs()[0].config()["retention.ms"] == str(24 * 3_600_000)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "bad"),
+    [({"partitions": 0}, "0"), ({"retention_hours": -1}, "-1"), ({"prefix": "a b"}, "'a b'")],
+)
+def test_bad_layout_names_the_value(kwargs: dict[str, object], bad: str) -> None:
+    with pytest.raises(ValueError, match=bad):
+        TopicLayout(**kwargs)  # type: ignore[arg-type]
