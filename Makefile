@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit integration bench dashboards clean
+.PHONY: install tools demo test lint typecheck unit integration bench dashboards clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml requirements/broker.txt | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's docker-compose validates docker-compose.yml without a daemon (tests/unit/test_compose.py).
+tools:
+	./scripts/install-tools.sh
 
 demo: install
 	$(BIN)/llmwatch demo
@@ -34,7 +38,7 @@ unit: install
 integration: install
 	TZ=UTC $(BIN)/pytest tests/integration -q
 
-test: install lint typecheck
+test: install tools lint typecheck
 	TZ=UTC $(BIN)/pytest -q
 
 bench: install

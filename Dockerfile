@@ -1,0 +1,25 @@
+# llmwatch worker and sink image (docker-compose.yml runs `llmwatch worker` and `llmwatch sink`).
+# The build stage makes llmwatch's wheel; the runtime stage installs it (with its dependencies' wheels
+# from PyPI) and runs as a non-root user, so no source tree or pip cache ends up in the image.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+COPY . .
+RUN pip wheel --no-cache-dir --disable-pip-version-check --no-deps --wheel-dir /wheels .
+
+FROM ${PYTHON_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    LLMWATCH_DATA_DIR=/var/lib/llmwatch
+RUN groupadd --system --gid 10001 llmwatch \
+    && useradd --system --uid 10001 --gid llmwatch --home-dir /var/lib/llmwatch --no-create-home \
+        --shell /usr/sbin/nologin llmwatch \
+    && install -d -o llmwatch -g llmwatch -m 0750 /var/lib/llmwatch
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --root-user-action=ignore /tmp/wheels/*.whl && rm -rf /tmp/wheels
+USER llmwatch:llmwatch
+WORKDIR /var/lib/llmwatch
+CMD ["llmwatch", "worker"]
