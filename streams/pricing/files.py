@@ -1,0 +1,72 @@
+"""Reading the YAML files of the pricing and lifecycle tables, with errors that name the bad value.
+
+Both files are a mapping with a ``models`` list of entries. :func:`read_mapping` parses one with a safe
+loader that keeps dates as strings (so pydantic checks them and shows a bad one as written);
+:func:`describe_errors` turns a pydantic error into one line per problem naming the file, the entry
+(index, provider and model), the field and the value. Nothing here blocks beyond the caller's read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import yaml
+from pydantic import ValidationError
+
+__all__ = ["describe_errors", "read_mapping", "shown"]
+
+MAX_SHOWN_VALUE_CHARS: Final = 80
+_YAML_TIMESTAMP_TAG: Final = "tag:yaml.org,2002:timestamp"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay strings, so pydantic checks and names them."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _YAML_TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut to :data:`MAX_SHOWN_VALUE_CHARS`."""
+    text = repr(value)
+    if len(text) > MAX_SHOWN_VALUE_CHARS:
+        return text[: MAX_SHOWN_VALUE_CHARS - 3] + "..."
+    return text
+
+
+def read_mapping(text: str, source: str, error: type[ValueError]) -> dict[str, Any]:
+    """The YAML mapping in ``text``; raises ``error`` naming ``source`` when it is not one."""
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+    except yaml.YAMLError as e:
+        raise error(f"{source}: not valid YAML: {e}") from e
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise error(f"{source}: expected a mapping with 'models', got {shown(raw)}")
+    return raw
+
+
+def _entry_name(raw: dict[str, Any], index: int) -> str:
+    entries = raw.get("models")
+    entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
+    if isinstance(entry, dict):
+        return f"models[{index}] (provider={entry.get('provider')!r}, model={entry.get('model')!r})"
+    return f"models[{index}]"
+
+
+def describe_errors(source: str, what: str, raw: dict[str, Any], error: ValidationError) -> str:
+    """``"<source>: invalid <what>: models[2] (provider=.., model=..): field: msg, got value; .."``"""
+    lines = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        where, field_loc = "file", loc
+        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+            where, field_loc = _entry_name(raw, loc[1]), loc[2:]
+        field = ".".join(str(part) for part in field_loc)
+        field_text = f" {field}:" if field else ""
+        lines.append(f"{where}:{field_text} {item['msg']}, got {shown(item['input'])}")
+    return f"{source}: invalid {what}: " + "; ".join(lines)
