@@ -193,7 +193,9 @@ def sql(
 @app.command()
 def simulate(
     events: Annotated[int, typer.Option("--events", "-n", min=1, help="Events to emit.")] = 10_000,
-    rate: Annotated[float, typer.Option("--rate", "-r", help="Events per second (0: unpaced).")] = 1_000.0,
+    rate: Annotated[
+        float, typer.Option("--rate", "-r", help="Events per second (0: unpaced).")
+    ] = 1_000.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic).")] = 7,
     bootstrap: BootstrapOpt = None,
 ) -> None:
@@ -204,7 +206,9 @@ def simulate(
     from producers.simulator import run_simulation
 
     settings = _settings(bootstrap=bootstrap)
-    publisher = Publisher(settings.bootstrap, settings.layout.events, capture_text=settings.capture_text)
+    publisher = Publisher(
+        settings.bootstrap, settings.layout.events, capture_text=settings.capture_text
+    )
     with Progress(console=console) as progress:
         task = progress.add_task("emitting", total=events)
         report = run_simulation(
@@ -228,7 +232,9 @@ def simulate(
 
 @app.command()
 def demo(
-    events: Annotated[int, typer.Option("--events", "-n", min=1, help="Events to simulate.")] = 20_000,
+    events: Annotated[
+        int, typer.Option("--events", "-n", min=1, help="Events to simulate.")
+    ] = 20_000,
     rate: Annotated[float, typer.Option("--rate", "-r", help="Events per second.")] = 2_000.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     data_dir: DataDirOpt = None,

@@ -55,10 +55,18 @@ def run_worker(settings: Settings) -> int:
     """Run the Faust worker in this process until SIGTERM/SIGINT."""
     import faust
 
+    from streams.analytics import AnalyticsConfig, RecordAnalytics
     from streams.app import create_app
 
     ensure_topics(settings.bootstrap, settings.layout.specs())
-    app = create_app(worker_config(settings))
+    analytics = RecordAnalytics(
+        AnalyticsConfig(
+            price_overrides=settings.price_overrides,
+            lifecycle_file=settings.model_lifecycle_file,
+            deprecation_warn_days=settings.deprecation_warn_days,
+        )
+    )
+    app = create_app(worker_config(settings), analytics)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

@@ -73,6 +73,20 @@ class Settings(BaseSettings):
         default=None,
         description="Bind the worker's Faust web server to 127.0.0.1:<port>; off if unset.",
     )
+    price_overrides: Path | None = Field(
+        default=None,
+        description="YAML price overrides for custom, fine-tuned and self-hosted models.",
+    )
+    model_lifecycle_file: Path | None = Field(
+        default=None,
+        description="YAML model deprecation/retirement dates; default: the bundled, maintained file.",
+    )
+    deprecation_warn_days: int = Field(
+        default=30, ge=0, description="Flag models this many days before deprecation or retirement."
+    )
+    slo_file: Path = Field(
+        default=Path("config/slos.yaml"), description="The SLO and budget file (YAML)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the llmwatch processes."
     )

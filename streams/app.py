@@ -23,8 +23,10 @@ from typing import Any, Final
 import faust
 
 from producers.wire import encode_batch
-from streams.ingest import CostFn, SourcePosition, ingest_record
+from streams.analytics import RecordAnalytics
+from streams.ingest import SourcePosition, ingest_record
 from streams.redaction import Redactor
+from streams.rollups import encode_rollups
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
 __all__ = ["IngestCounters", "WorkerConfig", "create_app"]
@@ -86,7 +88,7 @@ def _faust_settings(config: WorkerConfig) -> dict[str, Any]:
     }
 
 
-def create_app(config: WorkerConfig, *, cost_fn: CostFn | None = None) -> faust.App:
+def create_app(config: WorkerConfig, analytics: RecordAnalytics | None = None) -> faust.App:
     """Build the worker's Faust app (not started)."""
     app = faust.App(config.app_id, **_faust_settings(config))
     layout = config.layout
@@ -103,6 +105,8 @@ def create_app(config: WorkerConfig, *, cost_fn: CostFn | None = None) -> faust.
     events_topic = raw_topic(layout.events)
     calls_topic = raw_topic(layout.calls)
     dlq_topic = raw_topic(layout.dlq)
+    rollups_topic = raw_topic(layout.rollups)
+    analytics = analytics or RecordAnalytics()
     redactor = Redactor() if config.redact_text else None
     counters = IngestCounters()
     app.llmwatch_counters = counters  # type: ignore[attr-defined]
@@ -117,7 +121,7 @@ def create_app(config: WorkerConfig, *, cost_fn: CostFn | None = None) -> faust.
                 source,
                 now_ms=time.time_ns() // 1_000_000,
                 redactor=redactor,
-                cost_fn=cost_fn,
+                cost_fn=analytics.cost_fields,
             )
             counters.records += 1
             counters.events_valid += len(result.rows)
@@ -127,6 +131,8 @@ def create_app(config: WorkerConfig, *, cost_fn: CostFn | None = None) -> faust.
             if result.rows:
                 batch = encode_batch(result.rows, sent_at_ms=result.sent_at_ms)
                 await calls_topic.send(key=message.key, value=batch)
+                rollups = analytics.rollups(result.rows, source)
+                await rollups_topic.send(key=message.key, value=encode_rollups(rollups))
             for dead in result.dead_letters:
                 log.warning(
                     "dead letter from %s/%d@%d #%d: %s",

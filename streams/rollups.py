@@ -1,0 +1,321 @@
+"""Pre-aggregate one raw record's events into mergeable 1-minute rollups and hourly per-user cost.
+
+Why per record: a Faust worker pays per Kafka record, and repartitioning events by dimension would cost
+one record per event. Instead each raw record's events are folded into a few rows of mergeable state
+(sums, counts, DDSketch bins) that ClickHouse merges at query time across records, partitions and workers.
+
+Exactly-once windows under at-least-once delivery: every row carries the position of the raw record it
+came from (``source_partition``, ``source_offset``) in its sorting key, and its content depends only on
+that record's events. A replay after a worker or sink restart re-creates identical rows with identical
+keys, which the ReplacingMergeTree tables collapse; queries read them with FINAL. So a restart neither
+loses nor double-counts a window, and a late event simply adds a row to its (old) window.
+
+Accuracy: sums and counts are exact; latency, TTFT and output tokens/s quantiles carry DDSketch's 1%
+relative error (``streams.sketches``). Nothing here blocks or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from streams.sketches import LatencySketch
+
+__all__ = [
+    "ROLLUP_1M_FIELDS",
+    "ROLLUP_ENVELOPE_MARKER",
+    "ROLLUP_TABLE",
+    "USER_COST_1H_FIELDS",
+    "USER_COST_TABLE",
+    "LifecycleFn",
+    "RecordRollups",
+    "decode_rollups",
+    "encode_rollups",
+    "is_rate_limited",
+    "is_timeout",
+    "rollup_record",
+]
+
+ROLLUP_TABLE: Final = "llm_rollup_1m"
+USER_COST_TABLE: Final = "llm_user_cost_1h"
+ROLLUP_ENVELOPE_MARKER: Final = "llmwatch_rollups"
+ROLLUP_ENVELOPE_VERSION: Final = 1
+MINUTE_MS: Final = 60_000
+HOUR_MS: Final = 3_600_000
+RATE_LIMIT_STATUS: Final = 429
+TIMEOUT_STATUSES: Final = frozenset({408, 504})
+
+# The dimensions of a 1-minute rollup row, in sorting-key order (see sinks/migrations).
+ROLLUP_DIMENSIONS: Final[tuple[str, ...]] = (
+    "window_start",
+    "service",
+    "environment",
+    "provider_name",
+    "model",
+    "span_kind",
+    "prompt_name",
+    "prompt_version",
+    "variant",
+    "tenant_id",
+    "status",
+    "lifecycle",
+)
+ROLLUP_1M_FIELDS: Final[tuple[str, ...]] = (
+    *ROLLUP_DIMENSIONS,
+    "source_partition",
+    "source_offset",
+    "requests",
+    "errors",
+    "rate_limited",
+    "timeouts",
+    "error_types",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_output_tokens",
+    "cost_usd",
+    "priced_requests",
+    "unpriced_requests",
+    "reported_cost_usd",
+    "latency_bins",
+    "latency_zero_count",
+    "latency_sum_ms",
+    "ttft_bins",
+    "ttft_zero_count",
+    "tokens_per_s_bins",
+    "tokens_per_s_zero_count",
+    "ratelimit_remaining_requests_min",
+    "ratelimit_remaining_tokens_min",
+    "max_sent_at",
+)
+USER_COST_1H_FIELDS: Final[tuple[str, ...]] = (
+    "hour_start",
+    "tenant_id",
+    "user_id",
+    "source_partition",
+    "source_offset",
+    "requests",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+)
+
+# (provider, model, epoch ms) -> lifecycle status label ("ok", "deprecated", ...).
+LifecycleFn = Callable[[str, str, int], str]
+
+
+def is_rate_limited(row: Mapping[str, Any]) -> bool:
+    error = str(row["error_type"]).lower()
+    return row["http_status"] == RATE_LIMIT_STATUS or "rate_limit" in error or "ratelimit" in error
+
+
+def is_timeout(row: Mapping[str, Any]) -> bool:
+    return row["http_status"] in TIMEOUT_STATUSES or "timeout" in str(row["error_type"]).lower()
+
+
+def _min(current: int | None, value: int | None) -> int | None:
+    if value is None:
+        return current
+    return value if current is None else min(current, value)
+
+
+@dataclass(slots=True)
+class _Group:
+    requests: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+    timeouts: int = 0
+    error_types: dict[str, int] = field(default_factory=dict)
+    tokens: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])
+    cost_usd: float = 0.0
+    priced: int = 0
+    unpriced: int = 0
+    reported_cost_usd: float = 0.0
+    latency: LatencySketch = field(default_factory=LatencySketch)
+    ttft: LatencySketch = field(default_factory=LatencySketch)
+    tokens_per_s: LatencySketch = field(default_factory=LatencySketch)
+    rl_requests_min: int | None = None
+    rl_tokens_min: int | None = None
+    max_sent_at: int = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.requests += 1
+        if row["status"] == "error":
+            self.errors += 1
+            kind = row["error_type"] or "_OTHER"
+            self.error_types[kind] = self.error_types.get(kind, 0) + 1
+            self.rate_limited += is_rate_limited(row)
+            self.timeouts += is_timeout(row)
+        for i, name in enumerate(_TOKEN_FIELDS):
+            self.tokens[i] += row[name]
+        if row["cost_usd"] is None:
+            self.unpriced += 1
+        else:
+            self.priced += 1
+            self.cost_usd += row["cost_usd"]
+        self.reported_cost_usd += row["reported_cost_usd"] or 0.0
+        duration = max(float(row["duration_ms"]), 0.0)
+        self.latency.add(duration)
+        ttft = row["time_to_first_token_ms"]
+        if ttft is not None:
+            self.ttft.add(ttft)
+        generating_s = (duration - (ttft or 0.0)) / 1000.0
+        if row["output_tokens"] > 0 and generating_s > 0:
+            self.tokens_per_s.add(row["output_tokens"] / generating_s)
+        self.rl_requests_min = _min(self.rl_requests_min, row["ratelimit_remaining_requests"])
+        self.rl_tokens_min = _min(self.rl_tokens_min, row["ratelimit_remaining_tokens"])
+        self.max_sent_at = max(self.max_sent_at, int(row["sent_at"]))
+
+
+_TOKEN_FIELDS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_output_tokens",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRollups:
+    rollup_1m: list[dict[str, Any]]
+    user_cost_1h: list[dict[str, Any]]
+
+
+def _sketch_columns(prefix: str, sketch: LatencySketch) -> dict[str, Any]:
+    state = sketch.to_state()
+    return {f"{prefix}_bins": state.bins, f"{prefix}_zero_count": state.zero_count}
+
+
+def _rollup_row(key: tuple[Any, ...], group: _Group, partition: int, offset: int) -> dict[str, Any]:
+    row: dict[str, Any] = dict(zip(ROLLUP_DIMENSIONS, key, strict=True))
+    row.update(
+        source_partition=partition,
+        source_offset=offset,
+        requests=group.requests,
+        errors=group.errors,
+        rate_limited=group.rate_limited,
+        timeouts=group.timeouts,
+        error_types=group.error_types,
+        **dict(zip(_TOKEN_FIELDS, group.tokens, strict=True)),
+        cost_usd=group.cost_usd,
+        priced_requests=group.priced,
+        unpriced_requests=group.unpriced,
+        reported_cost_usd=group.reported_cost_usd,
+        **_sketch_columns("latency", group.latency),
+        latency_sum_ms=group.latency.sum,
+        **_sketch_columns("ttft", group.ttft),
+        **_sketch_columns("tokens_per_s", group.tokens_per_s),
+        ratelimit_remaining_requests_min=group.rl_requests_min,
+        ratelimit_remaining_tokens_min=group.rl_tokens_min,
+        max_sent_at=group.max_sent_at,
+    )
+    return row
+
+
+def _user_costs(
+    rows: Iterable[Mapping[str, Any]], partition: int, offset: int
+) -> list[dict[str, Any]]:
+    users: dict[tuple[int, str, str], list[float]] = {}
+    for row in rows:
+        if not row["user_id"]:
+            continue
+        key = (row["start_time"] // HOUR_MS * HOUR_MS, row["tenant_id"], row["user_id"])
+        acc = users.setdefault(key, [0, 0.0, 0, 0])
+        acc[0] += 1
+        acc[1] += row["cost_usd"] or 0.0
+        acc[2] += row["input_tokens"]
+        acc[3] += row["output_tokens"]
+    return [
+        {
+            "hour_start": hour,
+            "tenant_id": tenant,
+            "user_id": user,
+            "source_partition": partition,
+            "source_offset": offset,
+            "requests": int(acc[0]),
+            "cost_usd": float(acc[1]),
+            "input_tokens": int(acc[2]),
+            "output_tokens": int(acc[3]),
+        }
+        for (hour, tenant, user), acc in users.items()
+    ]
+
+
+def rollup_record(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    partition: int,
+    offset: int,
+    lifecycle: LifecycleFn | None = None,
+) -> RecordRollups:
+    """Fold the normalized rows (``streams.records.CALL_FIELDS``) of one raw record into rollups."""
+    rows = list(rows)
+    groups: dict[tuple[Any, ...], _Group] = {}
+    for row in rows:
+        model = row["request_model"] or row["response_model"]
+        status = (
+            lifecycle(row["provider_name"], model, row["start_time"]) if lifecycle and model else ""
+        )
+        key = (
+            row["start_time"] // MINUTE_MS * MINUTE_MS,
+            row["service"],
+            row["environment"],
+            row["provider_name"],
+            model,
+            row["span_kind"],
+            row["prompt_name"],
+            row["prompt_version"],
+            row["variant"],
+            row["tenant_id"],
+            row["status"],
+            status,
+        )
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group()
+        group.add(row)
+    return RecordRollups(
+        rollup_1m=[_rollup_row(k, g, partition, offset) for k, g in groups.items()],
+        user_cost_1h=_user_costs(rows, partition, offset),
+    )
+
+
+def encode_rollups(rollups: RecordRollups) -> bytes:
+    """One ``rollups`` topic record: both tables' rows (sketch bin keys become JSON strings)."""
+    return orjson.dumps(
+        {
+            ROLLUP_ENVELOPE_MARKER: ROLLUP_ENVELOPE_VERSION,
+            ROLLUP_TABLE: rollups.rollup_1m,
+            USER_COST_TABLE: rollups.user_cost_1h,
+        },
+        option=orjson.OPT_NON_STR_KEYS,
+    )
+
+
+def _int_keys(bins: Mapping[str, int]) -> dict[int, int]:
+    return {int(k): int(v) for k, v in bins.items()}
+
+
+def decode_rollups(value: bytes | None) -> dict[str, list[dict[str, Any]]]:
+    """Rows per table from one ``rollups`` record; raises ValueError naming what is wrong."""
+    if not value:
+        raise ValueError("empty rollups record")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"rollups record is not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get(ROLLUP_ENVELOPE_MARKER) != ROLLUP_ENVELOPE_VERSION:
+        marker = doc.get(ROLLUP_ENVELOPE_MARKER) if isinstance(doc, dict) else None
+        raise ValueError(
+            f"not a version-{ROLLUP_ENVELOPE_VERSION} rollups record (marker {marker!r})"
+        )
+    rollups: list[dict[str, Any]] = doc.get(ROLLUP_TABLE, [])
+    for row in rollups:
+        for prefix in ("latency", "ttft", "tokens_per_s"):
+            row[f"{prefix}_bins"] = _int_keys(row[f"{prefix}_bins"])
+    return {ROLLUP_TABLE: rollups, USER_COST_TABLE: doc.get(USER_COST_TABLE, [])}
