@@ -24,12 +24,15 @@ import orjson
 __all__ = [
     "BATCH_MARKER",
     "BATCH_VERSION",
+    "MAX_RECORD_BYTES",
     "RecordError",
     "SplitRecord",
     "encode_batch",
     "split_record",
 ]
 
+# Largest Kafka record llmwatch produces or accepts (topic max.message.bytes, producer message.max.bytes).
+MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
 BATCH_MARKER: Final = "llmwatch_batch"
 BATCH_VERSION: Final = 1
 SUPPORTED_BATCH_VERSIONS: Final = frozenset({BATCH_VERSION})

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from producers.wire import MAX_RECORD_BYTES
+
 __all__ = [
     "DEFAULT_PARTITIONS",
     "DEFAULT_PREFIX",
@@ -22,8 +24,6 @@ __all__ = [
 DEFAULT_PREFIX: Final = "llmwatch"
 DEFAULT_PARTITIONS: Final = 4
 DEFAULT_RETENTION_HOURS: Final = 72
-# Largest record a topic accepts: a batch envelope, or one event with a large (later rejected) text.
-MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
 _MS_PER_HOUR: Final = 3_600_000
 
 

@@ -1,0 +1,119 @@
+"""Turn what an app passes to ``emit`` into one event's JSON bytes and its key bucket.
+
+Guarantees:
+- :func:`encode_event` never raises: anything it cannot encode comes back as :class:`Rejected` with
+  the reason.
+- Dicts are not validated (the worker validates and dead-letters invalid events, so nothing is lost
+  silently). They are copied, never mutated; a missing ``event_id`` is generated (so replays
+  deduplicate downstream), and missing ``service`` / ``environment`` take the publisher's defaults.
+- Text capture is opt-in: without it ``input_text`` / ``output_text`` are removed; with it, text longer
+  than ``producers.events.MAX_TEXT_CHARS`` is cut to that length and ``metadata`` gets
+  ``"llmwatch.text_truncated": true``.
+- An event whose JSON exceeds what fits in one Kafka record is rejected here rather than by the broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from producers.events import MAX_TEXT_CHARS, LlmCallEvent, new_event_id
+from producers.sdk.batching import ENVELOPE_OVERHEAD_BYTES, bucket_for
+from producers.sdk.config import MAX_MESSAGE_BYTES
+
+__all__ = [
+    "MAX_EVENT_BYTES",
+    "TEXT_FIELDS",
+    "TEXT_TRUNCATED_KEY",
+    "Encoded",
+    "EventDefaults",
+    "Rejected",
+    "encode_event",
+]
+
+TEXT_FIELDS: Final = ("input_text", "output_text")
+TEXT_TRUNCATED_KEY: Final = "llmwatch.text_truncated"
+MAX_EVENT_BYTES: Final = MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_BYTES
+_ORJSON_OPTIONS: Final = orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
+
+
+@dataclass(frozen=True, slots=True)
+class EventDefaults:
+    service: str
+    environment: str
+    capture_text: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    payload: bytes
+    bucket: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+
+
+def encode_event(event: object, defaults: EventDefaults) -> Encoded | Rejected:
+    """Encode one event (an ``LlmCallEvent`` or a mapping). Never raises."""
+    try:
+        if isinstance(event, LlmCallEvent):
+            return _encode_model(event, defaults)
+        if isinstance(event, Mapping):
+            return _encode_mapping(event, defaults)
+        return Rejected(f"expected an LlmCallEvent or a mapping, got {type(event).__name__}")
+    except Exception as exc:  # orjson.JSONEncodeError, errors raised by a foreign Mapping, ...
+        return Rejected(f"{type(exc).__name__}: {exc}")
+
+
+def _encode_model(event: LlmCallEvent, defaults: EventDefaults) -> Encoded | Rejected:
+    has_text = event.input_text is not None or event.output_text is not None
+    if has_text and (not defaults.capture_text or _oversize_text(event)):
+        # Rare path: apply the text policy on the wire dict.
+        return _encode_mapping(event.to_wire(), defaults)
+    return _sized(event.to_json(), event.trace_id)
+
+
+def _oversize_text(event: LlmCallEvent) -> bool:
+    # A validated event cannot hold oversize text, but model_construct() skips validation.
+    return any(len(t) > MAX_TEXT_CHARS for t in (event.input_text, event.output_text) if t)
+
+
+def _encode_mapping(event: Mapping[Any, Any], defaults: EventDefaults) -> Encoded | Rejected:
+    data = dict(event)
+    if "event_id" not in data:
+        data["event_id"] = new_event_id()
+    data.setdefault("service", defaults.service)
+    data.setdefault("environment", defaults.environment)
+    _apply_text_policy(data, defaults.capture_text)
+    routing = data.get("trace_id") or data["event_id"]
+    return _sized(orjson.dumps(data, option=_ORJSON_OPTIONS), str(routing))
+
+
+def _apply_text_policy(data: dict[Any, Any], capture_text: bool) -> None:
+    if not capture_text:
+        for name in TEXT_FIELDS:
+            data.pop(name, None)
+        return
+    truncated = False
+    for name in TEXT_FIELDS:
+        text = data.get(name)
+        if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
+            data[name] = text[:MAX_TEXT_CHARS]
+            truncated = True
+    if truncated:
+        metadata = data.get("metadata")
+        if metadata is None or isinstance(metadata, Mapping):  # else: the worker rejects it
+            data["metadata"] = {**(metadata or {}), TEXT_TRUNCATED_KEY: True}
+
+
+def _sized(payload: bytes, routing_id: str) -> Encoded | Rejected:
+    if len(payload) > MAX_EVENT_BYTES:
+        return Rejected(
+            f"event of {len(payload)} bytes exceeds the record limit of {MAX_EVENT_BYTES} bytes"
+        )
+    return Encoded(payload=payload, bucket=bucket_for(routing_id))

@@ -1,0 +1,187 @@
+"""The llmwatch producer SDK: apps call :meth:`Publisher.emit` (or ``track`` / ``observe``) once per
+LLM call, and a background thread ships events to Kafka in batch envelopes (``producers.wire``).
+
+Guarantees:
+- ``emit`` never raises into the app and never blocks it: it serializes the event (microseconds) and
+  puts it on a bounded local queue without waiting; when the queue is full the event is dropped,
+  counted and reported by a rate-limited warning. ``emit`` returns True iff the event was accepted.
+- Accepted events are delivered at least once; the producer is idempotent, so librdkafka's retries
+  add no duplicates. Events that cannot be delivered are counted (see :class:`PublisherStats`), never
+  silently lost. Every event carries an ``event_id`` (generated if missing), so replays can be
+  deduplicated downstream.
+- Message key: ``tb-<crc32(trace_id) % 32>`` (``producers.sdk.batching``), so all spans of a trace
+  land on one partition and one process's events keep their order within a trace.
+- Text capture is off by default: ``input_text`` / ``output_text`` are removed unless
+  ``capture_text=True``; captured text is cut to ``producers.events.MAX_TEXT_CHARS`` and flagged.
+- ``flush(timeout)`` and ``close(timeout)`` are bounded by their timeout (``close`` plus a 0.25 s grace).
+  ``close`` is idempotent and runs at interpreter exit; a Publisher that is garbage-collected without
+  ``close`` stops its thread after a last flush in the background. Safe after ``os.fork()``: the child
+  gets its own queue, thread and producer on its first ``emit``.
+
+What can block: only ``flush`` and ``close``, each up to its timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import fields as dataclass_fields
+from types import TracebackType
+from typing import Any, TypeVar
+
+from producers.events import LlmCallEvent
+from producers.sdk.config import PublisherConfig
+from producers.sdk.encoding import EventDefaults, Rejected, encode_event
+from producers.sdk.sender import Sender
+from producers.sdk.stats import PublisherStats
+from producers.sdk.tracking import TrackedSpan, span_fields
+from producers.sdk.tracking import observe as observe_calls
+from producers.sdk.worker import create_producer
+
+__all__ = ["Publisher"]
+
+log = logging.getLogger("producers.sdk")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Publisher:
+    """Publishes LLM-call events to one Kafka topic. Thread-safe; one per process is enough."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        service: str | None = None,
+        environment: str = "production",
+        capture_text: bool = False,
+        queue_max_events: int = 100_000,
+        batch_max_events: int = 500,
+        batch_max_bytes: int = 900_000,
+        flush_interval_s: float = 0.2,
+        buffer_full_timeout_s: float = 1.0,
+        shutdown_timeout_s: float = 5.0,
+        producer_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        config = PublisherConfig(
+            bootstrap=bootstrap,
+            topic=topic,
+            service=service,
+            environment=environment,
+            capture_text=capture_text,
+            queue_max_events=queue_max_events,
+            batch_max_events=batch_max_events,
+            batch_max_bytes=batch_max_bytes,
+            flush_interval_s=flush_interval_s,
+            buffer_full_timeout_s=buffer_full_timeout_s,
+            shutdown_timeout_s=shutdown_timeout_s,
+            producer_config=producer_config or {},
+        )
+        self._config = config
+        self._defaults = EventDefaults(
+            service=config.service_name,
+            environment=config.environment,
+            capture_text=config.capture_text,
+        )
+        self._sender = Sender(config, create_producer(config))
+        self._finalizer = weakref.finalize(self, self._sender.stop, config.shutdown_timeout_s)
+        self._finalizer.atexit = False  # the sender module closes live senders at exit itself
+
+    @classmethod
+    def from_config(cls, config: PublisherConfig) -> Publisher:
+        kwargs = {f.name: getattr(config, f.name) for f in dataclass_fields(config)}
+        return cls(**kwargs)
+
+    @property
+    def config(self) -> PublisherConfig:
+        return self._config
+
+    @property
+    def service(self) -> str:
+        return self._defaults.service
+
+    @property
+    def environment(self) -> str:
+        return self._defaults.environment
+
+    @property
+    def closed(self) -> bool:
+        return self._sender.closing
+
+    @property
+    def stats(self) -> PublisherStats:
+        """A consistent snapshot of this process's counters."""
+        return self._sender.stats
+
+    def emit(self, event: LlmCallEvent | Mapping[str, Any]) -> bool:
+        """Queue one event for sending. Never raises, never blocks; True iff accepted."""
+        try:
+            encoded = encode_event(event, self._defaults)
+            if isinstance(encoded, Rejected):
+                self._sender.counters.drop("dropped_invalid", 1, encoded.reason)
+                return False
+            return self._sender.submit(encoded.payload, encoded.bucket)
+        except Exception:  # e.g. "can't start new thread" at interpreter shutdown
+            log.debug("llmwatch: emit failed", exc_info=True)
+            return False
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Send everything queued so far and wait for the broker, at most ``timeout`` s.
+
+        True iff every event accepted before the call was delivered and none was lost since the
+        previous ``flush``.
+        """
+        try:
+            return self._sender.flush(timeout)
+        except Exception:
+            log.debug("llmwatch: flush failed", exc_info=True)
+            return False
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Flush within ``timeout`` and stop the background thread. Idempotent.
+
+        Returns what :meth:`flush` would: True iff nothing accepted was lost.
+        """
+        self._finalizer.detach()
+        try:
+            return self._sender.close(timeout)
+        except Exception:
+            log.debug("llmwatch: close failed", exc_info=True)
+            return False
+
+    def track(
+        self,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        operation: str = "chat",
+        span_kind: str = "llm",
+        **fields: Any,
+    ) -> TrackedSpan:
+        """A context manager (``with`` or ``async with``) recording one span; see ``tracking``."""
+        return TrackedSpan(self, span_fields(provider, model, operation, span_kind, fields))
+
+    def observe(
+        self,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        operation: str = "chat",
+        span_kind: str = "llm",
+        **fields: Any,
+    ) -> Callable[[F], F]:
+        """Decorator: every call of the (sync or async) function is recorded as one span."""
+        return observe_calls(self, span_fields(provider, model, operation, span_kind, fields))
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(self._config.shutdown_timeout_s)

@@ -1,0 +1,175 @@
+"""The local queue and the background thread that turns queued events into Kafka records.
+
+Guarantees:
+- :meth:`Sender.submit` never blocks and never raises: the queue is bounded and a full queue drops the
+  event (counted). It starts the background thread on first use, also in a forked child.
+- Delivery is at-least-once per record from librdkafka's point of view, and with the idempotent
+  producer no record is duplicated or reordered within a partition by retries. Every accepted event is
+  eventually counted as delivered or lost (see ``producers.sdk.stats``).
+- :meth:`Sender.flush` returns within ``timeout``. It is True iff every event accepted before the call
+  was delivered and no accepted event was lost since the previous ``flush`` (a loss of an event
+  emitted concurrently with the flush can make it False).
+- :meth:`Sender.close` is idempotent; it waits at most ``timeout`` plus :data:`JOIN_GRACE_S`.
+- After ``os.fork()`` the child gets a new queue, counters and thread, and a new producer on first use;
+  events pending in the parent stay with the parent. The inherited librdkafka handle is deliberately
+  leaked in the child: destroying it there waits ~1 s for threads that do not exist after fork.
+
+What can block: only the background thread (``producer.flush`` / ``poll``) and the caller of
+``flush`` / ``close``, each bounded by its timeout.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import queue
+import threading
+import time
+import weakref
+from typing import Final
+
+from confluent_kafka import Producer
+
+from producers.sdk.config import PublisherConfig
+from producers.sdk.stats import Counters, PublisherStats
+from producers.sdk.worker import Barrier, QueueItem, Worker
+
+__all__ = ["JOIN_GRACE_S", "THREAD_NAME", "Sender"]
+
+JOIN_GRACE_S: Final = 0.25
+THREAD_NAME: Final = "llmwatch-sdk-sender"
+
+_SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
+
+
+def _leak(handle: object) -> None:
+    """Never destroy ``handle`` (an inherited librdkafka client in a forked child)."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(handle))
+
+
+class Sender:
+    """The app-facing half of the pipeline: queue, thread lifecycle, flush and close."""
+
+    def __init__(self, config: PublisherConfig, producer: Producer | None = None) -> None:
+        self.config = config
+        self.closing = False
+        self._producer = producer
+        self._init_runtime()
+        _SENDERS.add(self)
+
+    def _init_runtime(self) -> None:
+        self.counters = Counters()
+        self.queue: queue.Queue[QueueItem] = queue.Queue(maxsize=self.config.queue_max_events)
+        self._lock = threading.Lock()
+        self._worker: Worker | None = None
+        self._thread: threading.Thread | None = None
+        self._lost_mark = 0
+
+    @property
+    def stats(self) -> PublisherStats:
+        return self.counters.snapshot()
+
+    def submit(self, payload: bytes, bucket: int) -> bool:
+        """Queue one encoded event. Never blocks; False if it was dropped."""
+        if self.closing:
+            self.counters.add("dropped_closed")
+            return False
+        if self._thread is None:
+            try:
+                self._start()
+            except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
+                self.counters.drop("dropped_closed", 1, f"cannot start the SDK thread: {exc}")
+                return False
+        try:
+            self.queue.put_nowait((payload, bucket))
+        except queue.Full:
+            self.counters.add("dropped_queue_full")
+            return False
+        self.counters.add("emitted")
+        return True
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self.closing:
+                return
+            producer, self._producer = self._producer, None
+            # The worker holds this Sender so that atexit still finds it (and joins the thread)
+            # while a garbage-collected Publisher's thread is finishing its last flush.
+            worker = Worker(self.config, self.counters, self.queue, producer, keepalive=self)
+            name = f"{THREAD_NAME}:{self.config.topic}"
+            thread = threading.Thread(target=worker.run, name=name, daemon=True)
+            thread.start()
+            self._worker, self._thread = worker, thread
+
+    def flush(self, timeout: float) -> bool:
+        """Send everything queued so far and wait up to ``timeout`` s for the broker's acks."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        settled = True
+        worker, thread = self._worker, self._thread
+        if worker is not None and thread is not None and thread.is_alive():
+            barrier = Barrier(deadline)
+            try:
+                self.queue.put(barrier, timeout=max(0.0, timeout))
+                worker.wake()
+                settled = barrier.done.wait(max(0.0, deadline - time.monotonic()))
+                settled = settled and barrier.settled
+            except queue.Full:
+                settled = False
+        return self._no_new_losses() and settled
+
+    def _no_new_losses(self) -> bool:
+        with self._lock:
+            lost = self.counters.snapshot().lost
+            unchanged, self._lost_mark = lost == self._lost_mark, lost
+        return unchanged
+
+    def stop(self, timeout: float) -> None:
+        """Begin closing without waiting (idempotent): later events are dropped as closed."""
+        with self._lock:
+            if self.closing:
+                return
+            self.closing = True
+            if self._worker is not None:
+                self._worker.request_stop(time.monotonic() + max(0.0, timeout))
+
+    def close(self, timeout: float) -> bool:
+        """Flush within ``timeout``, stop the thread; True iff everything accepted was delivered."""
+        self.stop(timeout)
+        worker, thread = self._worker, self._thread
+        if worker is None or thread is None:
+            return self._no_new_losses()
+        thread.join(max(0.0, worker.stop_deadline - time.monotonic()) + JOIN_GRACE_S)
+        if thread.is_alive():
+            return False
+        leftover = 0
+        while True:  # events that raced with close: accepted, but never sent
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            leftover += isinstance(item, tuple)
+        if leftover:
+            self.counters.drop("delivery_failed", leftover, "emitted while closing")
+        return self._no_new_losses() and worker.final_ok and not leftover
+
+    def _after_fork_in_child(self) -> None:
+        for handle in (self._producer, self._worker and self._worker.producer):
+            if handle is not None:
+                _leak(handle)
+        self._producer = None
+        self._init_runtime()
+
+
+def _after_fork_in_child() -> None:
+    for sender in list(_SENDERS):
+        sender._after_fork_in_child()
+
+
+def _close_all_at_exit() -> None:
+    for sender in list(_SENDERS):
+        sender.close(sender.config.shutdown_timeout_s)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_close_all_at_exit)

@@ -1,0 +1,112 @@
+"""Counters of the SDK's event fates, and the rate-limited warning that reports drops.
+
+Every event passed to ``Publisher.emit`` lands in exactly one counter:
+- not accepted (``emit`` returned False): ``dropped_invalid`` (could not be serialized),
+  ``dropped_queue_full`` (local queue full) or ``dropped_closed`` (the publisher was closed);
+- accepted (``emitted``), then once settled: ``delivered`` (acknowledged by the broker),
+  ``delivery_failed`` (not acknowledged within ``message.timeout.ms``, or still unsent when ``close``
+  gave up) or ``dropped_buffer_full`` (librdkafka's buffer stayed full).
+Counts are exact; a snapshot takes one short lock.
+
+Drops are logged by the background thread, never by the app's thread: one warning per kind at most
+once per :data:`DROP_LOG_INTERVAL_S`, with the count since the previous warning and the last reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, fields
+from typing import Final
+
+__all__ = ["DROP_LOG_INTERVAL_S", "Counters", "DropReporter", "PublisherStats"]
+
+log = logging.getLogger("producers.sdk")
+
+DROP_LOG_INTERVAL_S: Final = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    """A snapshot of one Publisher's counters (per process: a forked child starts from zero)."""
+
+    emitted: int = 0
+    dropped_queue_full: int = 0
+    dropped_invalid: int = 0
+    dropped_closed: int = 0
+    dropped_buffer_full: int = 0
+    delivered: int = 0
+    delivery_failed: int = 0
+    batches_sent: int = 0
+
+    @property
+    def lost(self) -> int:
+        """Accepted events that will never be delivered."""
+        return self.dropped_buffer_full + self.delivery_failed
+
+    @property
+    def rejected(self) -> int:
+        """Events ``emit`` did not accept."""
+        return self.dropped_queue_full + self.dropped_invalid + self.dropped_closed
+
+    @property
+    def in_flight(self) -> int:
+        """Accepted events not settled yet (queued, batching or awaiting the broker)."""
+        return self.emitted - self.delivered - self.lost
+
+
+_FIELDS: Final = tuple(f.name for f in fields(PublisherStats))
+
+
+class Counters:
+    """Thread-safe mutable counters behind :class:`PublisherStats`, plus the last drop reasons."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = dict.fromkeys(_FIELDS, 0)
+        # Kind of drop -> the most recent reason (a plain assignment: cheap, last writer wins).
+        self.last_reason: dict[str, str] = {}
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._values[name] += n
+
+    def drop(self, name: str, n: int, reason: str) -> None:
+        self.last_reason[name] = reason
+        self.add(name, n)
+
+    def snapshot(self) -> PublisherStats:
+        with self._lock:
+            return PublisherStats(**self._values)
+
+
+# Kind of drop -> the warning's text (takes the new count, the total and the last reason).
+_DROP_MESSAGES: Final = {
+    "dropped_queue_full": "llmwatch: dropped %d events (%d in total): local queue full%s",
+    "dropped_invalid": "llmwatch: dropped %d events (%d in total): not serializable%s",
+    "dropped_buffer_full": "llmwatch: dropped %d events (%d in total): producer buffer full%s",
+    "delivery_failed": "llmwatch: lost %d events (%d in total): not acknowledged%s",
+}
+
+
+class DropReporter:
+    """Logs one warning per kind of drop whose count grew, at most once per interval."""
+
+    def __init__(self, counters: Counters, interval_s: float = DROP_LOG_INTERVAL_S) -> None:
+        self._counters = counters
+        self._interval_s = interval_s
+        self._reported = dict.fromkeys(_DROP_MESSAGES, 0)
+        self._last_at: float | None = None
+
+    def report(self, now: float) -> None:
+        if self._last_at is not None and now - self._last_at < self._interval_s:
+            return
+        snap = self._counters.snapshot()
+        for name, message in _DROP_MESSAGES.items():
+            count: int = getattr(snap, name)
+            new = count - self._reported[name]
+            if new > 0:
+                self._last_at = now
+                self._reported[name] = count
+                reason = self._counters.last_reason.get(name)
+                log.warning(message, new, count, f"; last: {reason}" if reason else "")
