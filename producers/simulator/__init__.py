@@ -1,0 +1,64 @@
+"""Realistic, deterministic LLM traffic for the demo, tests and benchmarks.
+
+- :class:`Simulator` turns a seed and a :class:`Scenario` into traces of
+  :class:`~producers.events.LlmCallEvent` at injected times (never reads the clock).
+- :func:`run_simulation` paces a simulator's events into a callback at a target rate, live.
+- :func:`default_scenario` is the demo fleet (4 services, OpenAI/Anthropic/Gemini/vLLM models) with a
+  prompt-version incident on support-bot at 60% of the run.
+"""
+
+from __future__ import annotations
+
+from producers.simulator.catalog import (
+    DEFAULT_INCIDENT_START,
+    INCIDENT_NEW_VERSION,
+    INCIDENT_OLD_VERSION,
+    INCIDENT_SERVICE,
+    PROMPT_INCIDENT_NAME,
+    default_scenario,
+)
+from producers.simulator.runner import SimulationReport, run_simulation
+from producers.simulator.scenario import (
+    CallPlan,
+    Effect,
+    FailureRates,
+    FinishReasons,
+    Incident,
+    ModelProfile,
+    PromptProfile,
+    PromptVersionSwitch,
+    Scenario,
+    ServiceProfile,
+    TraceShape,
+    Variant,
+)
+from producers.simulator.spans import ERROR_RATE_LIMIT, ERROR_SERVER, ERROR_TIMEOUT, ERROR_TOOL
+from producers.simulator.traffic import Simulator
+
+__all__ = [
+    "DEFAULT_INCIDENT_START",
+    "ERROR_RATE_LIMIT",
+    "ERROR_SERVER",
+    "ERROR_TIMEOUT",
+    "ERROR_TOOL",
+    "INCIDENT_NEW_VERSION",
+    "INCIDENT_OLD_VERSION",
+    "INCIDENT_SERVICE",
+    "PROMPT_INCIDENT_NAME",
+    "CallPlan",
+    "Effect",
+    "FailureRates",
+    "FinishReasons",
+    "Incident",
+    "ModelProfile",
+    "PromptProfile",
+    "PromptVersionSwitch",
+    "Scenario",
+    "ServiceProfile",
+    "SimulationReport",
+    "Simulator",
+    "TraceShape",
+    "Variant",
+    "default_scenario",
+    "run_simulation",
+]

@@ -1,0 +1,157 @@
+"""Paced, live simulation: hands ``events`` simulated events to a callback at about ``rate`` per second.
+
+Guarantees:
+- Exactly ``events`` calls of ``emit`` (unless ``emit`` raises: its exception propagates unchanged and
+  the run stops). The last trace may be cut short; parents are always emitted before their children.
+- Pacing is a token bucket (burst of :data:`BURST_WINDOW_S` worth of events) that waits with ``sleep``
+  in slices of :data:`MIN_SLEEP_S` to :data:`SLEEP_SLICE_S`, so a caller's Ctrl-C is honoured quickly.
+  ``rate <= 0`` or ``rate == inf`` emits as fast as ``emit`` allows and never sleeps.
+- Timestamps are live: each trace is generated when its first span is due, ending at ``now()``, so no
+  event lies in the future. Run progress (which drives incidents) is ``emitted / events``.
+- Time is injected (``clock``, ``sleep``, ``now``): tests run it on a fake clock. The traffic depends only
+  on ``seed`` and ``scenario``; event ids also depend on the first ``now()``, so two live runs with the same
+  seed never share ids.
+
+This blocks the calling thread for about ``events / rate`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+from producers.events import LlmCallEvent
+from producers.simulator.scenario import Scenario
+from producers.simulator.traffic import Simulator
+
+__all__ = [
+    "BURST_WINDOW_S",
+    "DEFAULT_SEED",
+    "MIN_SLEEP_S",
+    "PROGRESS_EVERY",
+    "SLEEP_SLICE_S",
+    "Emit",
+    "SimulationReport",
+    "run_simulation",
+]
+
+DEFAULT_SEED: Final = 7
+SLEEP_SLICE_S: Final = 0.05
+# Shortest wait: a shorter one may not move a float clock at all (the wait would never end).
+MIN_SLEEP_S: Final = 1e-4
+BURST_WINDOW_S: Final = 0.05  # the bucket holds this many seconds' worth of events (at least one)
+PROGRESS_EVERY: Final = 500  # on_progress is called every this many events, and at the end
+
+Emit = Callable[[LlmCallEvent], bool]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    """What one :func:`run_simulation` did."""
+
+    emitted: int
+    accepted: int
+    by_service: Mapping[str, int]
+    by_model: Mapping[str, int]  # request_model of model spans (llm and embedding)
+    incident_starts: Mapping[str, datetime] = field(
+        default_factory=dict
+    )  # name -> first trace time
+
+    @property
+    def rejected(self) -> int:
+        return self.emitted - self.accepted
+
+    @property
+    def incident_started_at(self) -> datetime | None:
+        """When the first incident began, or None if none began during the run."""
+        return min(self.incident_starts.values(), default=None)
+
+
+class _TokenBucket:
+    """Releases ``rate`` tokens per second; ``acquire`` sleeps in short slices until one is there."""
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float], sleep: Callable[[float], None]
+    ) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._sleep = sleep
+        self._capacity = max(1.0, rate * BURST_WINDOW_S)
+        self._tokens = 1.0
+        self._last = clock()
+
+    def acquire(self) -> None:
+        while True:
+            now = self._clock()
+            elapsed = max(0.0, now - self._last)
+            self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return
+            wait = (1.0 - self._tokens) / self._rate
+            self._sleep(min(SLEEP_SLICE_S, max(MIN_SLEEP_S, wait)))
+
+
+def _validate(events: int, rate: float) -> None:
+    if isinstance(events, bool) or not isinstance(events, int) or events < 1:
+        raise ValueError(f"events must be an integer >= 1, got {events!r}")
+    if math.isnan(rate):
+        raise ValueError(f"rate must be a number (<= 0 or inf: unpaced), got {rate!r}")
+
+
+def run_simulation(
+    emit: Emit,
+    *,
+    events: int,
+    rate: float,
+    seed: int = DEFAULT_SEED,
+    scenario: Scenario | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = _utc_now,
+) -> SimulationReport:
+    """Emits ``events`` events at about ``rate`` per second; see the module docstring."""
+    _validate(events, rate)
+    # Ids depend on the run's start time, so two live runs never collide in downstream dedup,
+    # while an injected ``now`` keeps a run reproducible.
+    simulator = Simulator(seed, scenario, id_seed=f"{seed}:{now().isoformat()}")
+    incidents = simulator.scenario.incidents
+    bucket = _TokenBucket(rate, clock, sleep) if 0.0 < rate < math.inf else None
+    by_service: Counter[str] = Counter()
+    by_model: Counter[str] = Counter()
+    starts: dict[str, datetime] = {}
+    pending: list[LlmCallEvent] = []
+    accepted = 0
+    for emitted in range(events):
+        if bucket is not None:
+            bucket.acquire()
+        if not pending:
+            progress = emitted / events
+            ts = now()
+            pending = simulator.trace_ending_at(ts, progress)
+            pending.reverse()  # pop() from the end gives parents first
+            for incident in incidents:
+                if incident.name not in starts and incident.active_at(progress):
+                    starts[incident.name] = ts
+        event = pending.pop()
+        by_service[event.service] += 1
+        if event.request_model is not None:
+            by_model[event.request_model] += 1
+        if emit(event):
+            accepted += 1
+        if on_progress is not None and (emitted + 1) % PROGRESS_EVERY == 0:
+            on_progress(emitted + 1)
+    if on_progress is not None and events % PROGRESS_EVERY != 0:
+        on_progress(events)
+    return SimulationReport(events, accepted, dict(by_service), dict(by_model), starts)
