@@ -197,13 +197,16 @@ def simulate(
         float, typer.Option("--rate", "-r", help="Events per second (0: unpaced).")
     ] = 1_000.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same traffic).")] = 7,
+    incidents: Annotated[
+        bool, typer.Option(help="Include the demo incidents (429 storm, outage, deprecated model).")
+    ] = True,
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Emit realistic LLM traffic through the SDK into the events topic."""
     from rich.progress import Progress
 
     from producers.sdk import Publisher
-    from producers.simulator import run_simulation
+    from producers.simulator import default_scenario, demo_scenario, run_simulation
 
     settings = _settings(bootstrap=bootstrap)
     publisher = Publisher(
@@ -216,6 +219,7 @@ def simulate(
             events=events,
             rate=rate,
             seed=seed,
+            scenario=demo_scenario() if incidents else default_scenario(),
             on_progress=lambda n: progress.update(task, completed=n),
         )
     delivered = publisher.flush(30.0)

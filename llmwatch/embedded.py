@@ -47,6 +47,7 @@ class DemoSummary:
     started_at: datetime
     events_emitted: int = 0
     events_accepted: int = 0
+    events_delivered: int = 0
     bad_events_sent: int = 0
     sdk_dropped: int = 0
     rows_stored: int = 0
@@ -61,8 +62,13 @@ class DemoSummary:
     @property
     def complete(self) -> bool:
         """Every accepted valid event is stored and every bad one dead-lettered."""
-        valid = self.events_accepted - self.bad_events_sent
-        return self.drained and self.rows_stored == valid and self.dlq_rows == self.bad_events_sent
+        valid = self.events_delivered - self.bad_events_sent
+        return (
+            self.drained
+            and self.sdk_dropped == 0
+            and self.rows_stored == valid
+            and self.dlq_rows == self.bad_events_sent
+        )
 
 
 def build_sink(settings: Settings, client: Any = None) -> Any:
@@ -88,11 +94,23 @@ def build_sink(settings: Settings, client: Any = None) -> Any:
 
 
 BAD_EVENTS: Final[tuple[dict[str, Any], ...]] = (
-    {"service": "demo-bad", "start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:01Z",
-     "input_tokens": -3},
-    {"service": "demo-bad", "start_time": "2026-01-01T00:00:05Z", "end_time": "2026-01-01T00:00:01Z"},
-    {"service": "demo-bad", "start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:01Z",
-     "span_kind": "robot"},
+    {
+        "service": "demo-bad",
+        "start_time": "2026-01-01T00:00:00Z",
+        "end_time": "2026-01-01T00:00:01Z",
+        "input_tokens": -3,
+    },
+    {
+        "service": "demo-bad",
+        "start_time": "2026-01-01T00:00:05Z",
+        "end_time": "2026-01-01T00:00:01Z",
+    },
+    {
+        "service": "demo-bad",
+        "start_time": "2026-01-01T00:00:00Z",
+        "end_time": "2026-01-01T00:00:01Z",
+        "span_kind": "robot",
+    },
     {"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:01Z"},
     {"service": "demo-bad", "start_time": "yesterday", "end_time": "2026-01-01T00:00:01Z"},
 )
@@ -136,9 +154,11 @@ def _wait_until(done: Callable[[], bool], timeout_s: float, tick: Callable[[], N
     return done()
 
 
-def _drive_traffic(settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary) -> Any:
+def _drive_traffic(
+    settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary
+) -> Any:
     from producers.sdk import Publisher
-    from producers.simulator import run_simulation
+    from producers.simulator import demo_scenario, run_simulation
 
     publisher = Publisher(
         settings.bootstrap, settings.layout.events, capture_text=settings.capture_text
@@ -150,6 +170,7 @@ def _drive_traffic(settings: Settings, options: DemoOptions, console: Console, s
             events=options.events,
             rate=options.rate,
             seed=options.seed,
+            scenario=demo_scenario(),
             on_progress=lambda n: progress.update(task, completed=n),
         )
     for index in range(options.bad_events):
@@ -159,8 +180,9 @@ def _drive_traffic(settings: Settings, options: DemoOptions, console: Console, s
     stats = publisher.stats
     summary.events_emitted = report.emitted + options.bad_events
     summary.events_accepted = stats.emitted
+    summary.events_delivered = stats.delivered
     summary.bad_events_sent = options.bad_events
-    summary.sdk_dropped = stats.emitted - stats.delivered
+    summary.sdk_dropped = stats.lost + stats.rejected
     return publisher
 
 
@@ -170,11 +192,12 @@ def _drain(sink: Any, options: DemoOptions, console: Console, summary: DemoSumma
         return int(rows.get(CALLS_TABLE, 0) + rows.get(DLQ_TABLE, 0))
 
     with _progress(console) as progress:
-        task = progress.add_task("waiting for the pipeline", total=summary.events_accepted)
+        target = summary.events_delivered
+        task = progress.add_task("waiting for the pipeline", total=target)
         summary.drained = _wait_until(
-            lambda: stored() >= summary.events_accepted,
+            lambda: stored() >= target,
             options.drain_timeout_s,
-            lambda: progress.update(task, completed=min(stored(), summary.events_accepted)),
+            lambda: progress.update(task, completed=min(stored(), target)),
         )
 
 
@@ -183,7 +206,9 @@ def _read_summary(client: Any, database: str, started: datetime, summary: DemoSu
     since = {"since": int(started.timestamp() * 1000)}
     after = "ingested_at >= fromUnixTimestamp64Milli({since:Int64})"
     calls = f"{database}.{CALLS_TABLE} FINAL WHERE {after}"
-    summary.rows_stored = int(client.query(f"SELECT count() FROM {calls}", parameters=since).result_rows[0][0])
+    summary.rows_stored = int(
+        client.query(f"SELECT count() FROM {calls}", parameters=since).result_rows[0][0]
+    )
     summary.per_service = [
         (str(r[0]), int(r[1]))
         for r in client.query(
@@ -200,7 +225,9 @@ def _read_summary(client: Any, database: str, started: datetime, summary: DemoSu
         ).result_rows
     ]
     dlq = f"{database}.{DLQ_TABLE} FINAL WHERE {after}"
-    summary.dlq_rows = int(client.query(f"SELECT count() FROM {dlq}", parameters=since).result_rows[0][0])
+    summary.dlq_rows = int(
+        client.query(f"SELECT count() FROM {dlq}", parameters=since).result_rows[0][0]
+    )
     summary.dlq_reasons = [
         (str(r[0]), int(r[1]))
         for r in client.query(

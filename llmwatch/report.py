@@ -21,6 +21,8 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
     overview = Table("", "count", title="llmwatch demo summary (read back from ClickHouse)")
     overview.add_row("events emitted", f"{summary.events_emitted:,}")
     overview.add_row("accepted by the SDK", f"{summary.events_accepted:,}")
+    overview.add_row("delivered to Kafka", f"{summary.events_delivered:,}")
+    overview.add_row("dropped or lost in the SDK", f"{summary.sdk_dropped:,}")
     overview.add_row("deliberately invalid events sent", f"{summary.bad_events_sent:,}")
     overview.add_row("rows stored (llm_calls)", f"{summary.rows_stored:,}")
     overview.add_row("dead letters (llm_dlq)", f"{summary.dlq_rows:,}")
@@ -28,16 +30,20 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
     console.print(overview)
     console.print(_counts_table("rows per service", ("service", "rows"), list(summary.per_service)))
     console.print(
-        _counts_table("LLM calls per model", ("provider", "model", "calls"), list(summary.per_model))
+        _counts_table(
+            "LLM calls per model", ("provider", "model", "calls"), list(summary.per_model)
+        )
     )
     if summary.dlq_reasons:
-        console.print(_counts_table("top dead-letter reasons", ("reason", "rows"), list(summary.dlq_reasons)))
+        console.print(
+            _counts_table("top dead-letter reasons", ("reason", "rows"), list(summary.dlq_reasons))
+        )
     console.print(f"data kept in {summary.dsn} (query it: llmwatch sql 'SELECT ...')")
     if summary.complete:
         console.print("[green]complete:[/green] every accepted event is stored or dead-lettered")
     else:
         console.print(
             "[red]incomplete:[/red] "
-            f"{summary.events_accepted - summary.bad_events_sent - summary.rows_stored:,} valid events "
+            f"{summary.events_delivered - summary.bad_events_sent - summary.rows_stored:,} valid events "
             f"missing, drained={summary.drained}; see the logs in the data folder"
         )

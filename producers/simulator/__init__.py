@@ -11,20 +11,24 @@ from __future__ import annotations
 
 from producers.simulator.catalog import (
     DEFAULT_INCIDENT_START,
+    DEMO_INCIDENTS,
     INCIDENT_NEW_VERSION,
     INCIDENT_OLD_VERSION,
     INCIDENT_SERVICE,
     PROMPT_INCIDENT_NAME,
     default_scenario,
+    demo_scenario,
 )
 from producers.simulator.runner import SimulationReport, run_simulation
 from producers.simulator.scenario import (
     CallPlan,
     Effect,
     FailureRates,
+    FailureSpike,
     FinishReasons,
     Incident,
     ModelProfile,
+    ModelSwitch,
     PromptProfile,
     PromptVersionSwitch,
     Scenario,
@@ -37,6 +41,7 @@ from producers.simulator.traffic import Simulator
 
 __all__ = [
     "DEFAULT_INCIDENT_START",
+    "DEMO_INCIDENTS",
     "ERROR_RATE_LIMIT",
     "ERROR_SERVER",
     "ERROR_TIMEOUT",
@@ -48,9 +53,11 @@ __all__ = [
     "CallPlan",
     "Effect",
     "FailureRates",
+    "FailureSpike",
     "FinishReasons",
     "Incident",
     "ModelProfile",
+    "ModelSwitch",
     "PromptProfile",
     "PromptVersionSwitch",
     "Scenario",
@@ -60,5 +67,6 @@ __all__ = [
     "TraceShape",
     "Variant",
     "default_scenario",
+    "demo_scenario",
     "run_simulation",
 ]

@@ -11,9 +11,11 @@ from typing import Final
 
 from producers.simulator.scenario import (
     FailureRates,
+    FailureSpike,
     FinishReasons,
     Incident,
     ModelProfile,
+    ModelSwitch,
     PromptProfile,
     PromptVersionSwitch,
     Scenario,
@@ -25,11 +27,13 @@ from producers.simulator.scenario import (
 __all__ = [
     "DEFAULT_INCIDENT_START",
     "DEFAULT_MODELS",
+    "DEMO_INCIDENTS",
     "INCIDENT_NEW_VERSION",
     "INCIDENT_OLD_VERSION",
     "INCIDENT_SERVICE",
     "PROMPT_INCIDENT_NAME",
     "default_scenario",
+    "demo_scenario",
 ]
 
 DEFAULT_INCIDENT_START: Final = 0.6
@@ -155,4 +159,53 @@ def default_scenario(*, incident_start: float | None = DEFAULT_INCIDENT_START) -
         users=5_000,
         failures=FailureRates(),
         incidents=incidents,
+    )
+
+
+# A model genai-prices flags as deprecated: traffic to it shows up in the lifecycle rollups and alerts.
+DEPRECATED_MODEL: Final = ModelProfile(
+    "gcp.gemini", "gemini-2.0-flash", "gemini-2.0-flash", _GEMINI, ttft_ms=400,
+    tokens_per_s=170, operation="generate_content", finish=_GEMINI_FINISH,
+)  # fmt: skip
+
+# The demo's scripted incidents, each made to trip one analytics path (see docs/architecture.md):
+DEMO_INCIDENTS: Final[tuple[Incident, ...]] = (
+    # A 429 storm at one provider-heavy service: availability SLO fast burn, 429 rate panel.
+    Incident(
+        name="search-rag-429-storm",
+        start=0.25,
+        end=0.5,
+        service="search-rag",
+        effects=(FailureSpike(FailureRates(rate_limit=0.6, server_error=0.008, timeout=0.003)),),
+    ),
+    # Someone pins an old snapshot: deprecated-model traffic.
+    Incident(
+        name="summarizer-pins-deprecated-model",
+        start=0.1,
+        service="summarizer",
+        effects=(ModelSwitch(DEPRECATED_MODEL.model),),
+    ),
+    # Provider outage for the coding agent: server errors, availability fast burn.
+    Incident(
+        name="code-agent-outage",
+        start=0.7,
+        end=0.9,
+        service="code-agent",
+        effects=(FailureSpike(FailureRates(rate_limit=0.02, server_error=0.35, timeout=0.05)),),
+    ),
+)
+
+
+def demo_scenario() -> Scenario:
+    """The default fleet plus the demo incidents: prompt v8 on support-bot (latency SLO fast burn and
+    a budget breach), a 429 storm, a deprecated model, and an outage."""
+    base = default_scenario()
+    return Scenario(
+        models=(*base.models, DEPRECATED_MODEL),
+        services=base.services,
+        environments=base.environments,
+        tenants=base.tenants,
+        users=base.users,
+        failures=base.failures,
+        incidents=(*base.incidents, *DEMO_INCIDENTS),
     )

@@ -22,9 +22,11 @@ __all__ = [
     "CallPlan",
     "Effect",
     "FailureRates",
+    "FailureSpike",
     "FinishReasons",
     "Incident",
     "ModelProfile",
+    "ModelSwitch",
     "PromptProfile",
     "PromptVersionSwitch",
     "Scenario",
@@ -205,6 +207,26 @@ class PromptVersionSwitch:
         plan.prompt_version = self.version
         plan.latency_factor *= self.latency_factor
         plan.output_tokens_factor *= self.output_tokens_factor
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSwitch:
+    """Traffic moves to another model (e.g. someone pins an old, deprecated snapshot)."""
+
+    model: str
+
+    def apply(self, plan: CallPlan) -> None:
+        plan.model = self.model
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSpike:
+    """Failure rates jump: a 429 storm (rate_limit) or a provider outage (server_error, timeout)."""
+
+    failures: FailureRates
+
+    def apply(self, plan: CallPlan) -> None:
+        plan.failures = self.failures
 
 
 @dataclass(frozen=True, slots=True)
