@@ -1,0 +1,124 @@
+"""The sink's in-flight state: rows waiting to be inserted, and Kafka positions waiting to be committed.
+
+No I/O here; the consumer loop (``sinks.writer``) drives it. The bookkeeping that makes the sink
+at-least-once:
+
+- Every consumed record advances its partition's *position* (offset + 1), whether it produced rows
+  or not. Positions are handed out for commit only once no rows are pending (:meth:`commit_ready`), i.e.
+  after every row of every record up to that position was inserted.
+- Rows are kept per table as :class:`Chunk` s (the rows of one record, with the record's source
+  position and raw bytes), so a record whose rows ClickHouse rejects can be dead-lettered whole.
+- :meth:`PendingBatches.drop` forgets everything of revoked partitions, rows and positions alike:
+  their new owner re-reads them from the last committed offset.
+- :meth:`PendingBatches.due` says when to flush: by size (``max_rows`` pending rows) or by time
+  (the oldest unflushed record is ``max_age_s`` old).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Chunk", "PendingBatches", "TopicPartitionKey"]
+
+TopicPartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """The rows one Kafka record produced for one table."""
+
+    topic: str
+    partition: int
+    offset: int
+    rows: list[dict[str, Any]]
+    value: bytes | None = (
+        None  # the record's bytes, kept to dead-letter it if ClickHouse rejects it
+    )
+    synthesized: bool = False  # a dead letter the sink made itself
+
+    @property
+    def key(self) -> TopicPartitionKey:
+        return (self.topic, self.partition)
+
+
+@dataclass(slots=True)
+class PendingBatches:
+    """Rows per table and uncommitted positions per partition."""
+
+    clock: Callable[[], float]
+    _chunks: dict[str, list[Chunk]] = field(default_factory=dict)
+    _positions: dict[TopicPartitionKey, int] = field(default_factory=dict)
+    _rows: int = 0
+    _since: float | None = None  # clock() when the oldest unflushed record was consumed
+
+    @property
+    def row_count(self) -> int:
+        return self._rows
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to insert and nothing to commit."""
+        return not self._positions and not self._chunks
+
+    def consumed(self, topic: str, partition: int, offset: int) -> None:
+        """Record that the record at ``offset`` was read (call once per record, in order)."""
+        if self._since is None:
+            self._since = self.clock()
+        self._positions[(topic, partition)] = offset + 1
+
+    def add(self, table: str, chunk: Chunk) -> None:
+        if chunk.rows:
+            self._chunks.setdefault(table, []).append(chunk)
+            self._rows += len(chunk.rows)
+
+    def due(self, max_rows: int, max_age_s: float) -> bool:
+        if self._rows >= max_rows:
+            return True
+        return self._since is not None and self.clock() - self._since >= max_age_s
+
+    def tables(self) -> list[str]:
+        return list(self._chunks)
+
+    def chunks(self, table: str) -> list[Chunk]:
+        return list(self._chunks.get(table, ()))
+
+    def written(self, table: str) -> int:
+        """``table``'s chunks were inserted: forget them; return their row count."""
+        done = self._chunks.pop(table, [])
+        rows = sum(len(c.rows) for c in done)
+        self._rows -= rows
+        return rows
+
+    def commit_ready(self) -> dict[TopicPartitionKey, int]:
+        """Positions safe to commit: all of them once no rows are pending, else none."""
+        return {} if self._chunks else dict(self._positions)
+
+    def committed(self, positions: dict[TopicPartitionKey, int]) -> None:
+        """``positions`` were committed: forget the ones that did not move since."""
+        for key, position in positions.items():
+            if self._positions.get(key) == position:
+                del self._positions[key]
+        if self.empty:
+            self._since = None
+
+    def drop(self, partitions: Iterable[TopicPartitionKey]) -> int:
+        """Forget rows and positions of ``partitions`` (revoked); return the rows dropped."""
+        gone = set(partitions)
+        dropped = 0
+        for table in list(self._chunks):
+            kept = [c for c in self._chunks[table] if c.key not in gone]
+            dropped += sum(len(c.rows) for c in self._chunks[table]) - sum(
+                len(c.rows) for c in kept
+            )
+            if kept:
+                self._chunks[table] = kept
+            else:
+                del self._chunks[table]
+        for key in gone:
+            self._positions.pop(key, None)
+        self._rows -= dropped
+        if self.empty:
+            self._since = None
+        return dropped

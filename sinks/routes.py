@@ -1,0 +1,91 @@
+"""Which topic goes to which table: the sink's route table, and the decoders of each record format.
+
+A :class:`Route` maps one topic to a table, a decode function (record bytes -> row dicts) and the
+columns to insert. Adding a table to the sink (rollups, alerts) is one more route.
+
+Decoder contract: return the rows of one record, or raise (``ValueError`` naming what is wrong) if the
+record cannot be read; the sink then stores the record whole in ``llm_dlq`` with the reason
+(:func:`dead_letter_row`), so nothing is lost. Decoders run on the sink's thread and must not block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from producers.wire import RecordError, now_ms, split_record
+from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
+from streams.records import DeadLetter, decode_dead_letter
+from streams.topics import TopicLayout
+
+__all__ = [
+    "WHOLE_RECORD",
+    "Decoder",
+    "Route",
+    "dead_letter_row",
+    "decode_call_rows",
+    "decode_dead_letter_rows",
+    "default_routes",
+]
+
+# index_in_record of a dead letter that stands for the whole record.
+WHOLE_RECORD: Final = -1
+
+Row = dict[str, Any]
+Decoder = Callable[[bytes | None], list[Row]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Records of one topic become rows of ``table`` (``columns`` are inserted, in this order)."""
+
+    table: str
+    decode: Decoder
+    columns: tuple[str, ...]
+
+
+def decode_call_rows(value: bytes | None) -> list[Row]:
+    """The normalized call rows of one ``calls`` record (a batch envelope, or one bare row)."""
+    split = split_record(value)
+    if isinstance(split, RecordError):
+        raise ValueError(split.reason)
+    rows: list[Row] = split.events
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ValueError(
+                f"row #{index} must be a JSON object, got {type(row).__name__}: {row!r:.80}"
+            )
+    # Missing fields are not checked here (it would cost ~20% of the sink's CPU): the column
+    # conversion raises a KeyError naming them, and the sink dead-letters the record then.
+    return rows
+
+
+def decode_dead_letter_rows(value: bytes | None) -> list[Row]:
+    """The one ``llm_dlq`` row of a ``dlq`` record."""
+    if value is None:
+        raise ValueError("empty dead-letter record (no value)")
+    return [decode_dead_letter(value).to_row()]
+
+
+def dead_letter_row(
+    reason: str, topic: str, partition: int, offset: int, value: bytes | None
+) -> Row:
+    """The ``llm_dlq`` row for a whole record the sink could not decode or insert."""
+    return DeadLetter(
+        failed_at=now_ms(),
+        reason=reason,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        index_in_record=WHOLE_RECORD,
+        payload=value or b"",
+    ).to_row()
+
+
+def default_routes(layout: TopicLayout) -> Mapping[str, Route]:
+    """The sink's routes today: normalized calls and dead letters."""
+    return {
+        layout.calls: Route(CALLS_TABLE, decode_call_rows, CALL_COLUMNS),
+        layout.dlq: Route(DLQ_TABLE, decode_dead_letter_rows, DLQ_COLUMNS),
+    }

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import orjson
+import pytest
+
+from producers.wire import encode_batch
+from sinks.routes import (
+    WHOLE_RECORD,
+    dead_letter_row,
+    decode_call_rows,
+    decode_dead_letter_rows,
+    default_routes,
+)
+from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
+from streams.topics import TopicLayout
+from tests.unit.sinks.factories import call_rows, dead_letter
+
+
+def test_default_routes_map_calls_and_dlq_topics() -> None:
+    layout = TopicLayout(prefix="p")
+    routes = default_routes(layout)
+    assert {topic: (r.table, r.columns) for topic, r in routes.items()} == {
+        "p.calls": (CALLS_TABLE, CALL_COLUMNS),
+        "p.dlq": (DLQ_TABLE, DLQ_COLUMNS),
+    }
+
+
+def test_call_batch_decodes_to_its_rows() -> None:
+    rows = call_rows(3)
+    assert decode_call_rows(encode_batch(rows)) == rows
+
+
+def test_a_bare_row_decodes_to_one_row() -> None:
+    [row] = call_rows(1)
+    assert decode_call_rows(orjson.dumps(row)) == [row]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "empty record value"),
+        (b"", "empty record value"),
+        (b"\xff\xfe", "not valid UTF-8 JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b'{"llmwatch_batch": 99, "events": []}', "unsupported batch envelope version 99"),
+        (b'{"llmwatch_batch": 1, "events": [1]}', "row #0 must be a JSON object, got int"),
+    ],
+)
+def test_undecodable_call_records_raise_naming_the_problem(
+    value: bytes | None, reason: str
+) -> None:
+    with pytest.raises(ValueError, match=reason):
+        decode_call_rows(value)
+
+
+def test_dead_letter_record_decodes_to_its_row() -> None:
+    letter = dead_letter(12, payload=b"\x00raw\xff")
+    assert decode_dead_letter_rows(letter.to_json()) == [letter.to_row()]
+
+
+@pytest.mark.parametrize("value", [None, b"{}", b"not json", b'{"failed_at": "soon"}'])
+def test_undecodable_dead_letter_records_raise(value: bytes | None) -> None:
+    with pytest.raises(ValueError, match="dead-letter record"):
+        decode_dead_letter_rows(value)
+
+
+def test_dead_letter_row_keeps_the_whole_record() -> None:
+    value = b"garbage \x00 bytes"
+    row = dead_letter_row("cannot decode", "p.calls", 2, 41, value)
+    assert set(row) == set(DLQ_COLUMNS)
+    assert row["dead_letter_id"] == f"p.calls/2/41/{WHOLE_RECORD}"
+    assert (row["payload"], row["payload_size"]) == (value, len(value))
+    assert row["payload_sha256"] == hashlib.sha256(value).hexdigest()
+    assert row["reason"] == "cannot decode"
+
+
+def test_dead_letter_row_of_a_record_without_value_has_empty_payload() -> None:
+    row = dead_letter_row("empty", "p.calls", 0, 0, None)
+    assert (row["payload"], row["payload_size"]) == (b"", 0)
+    assert base64.b64encode(row["payload"]) == b""

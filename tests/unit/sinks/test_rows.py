@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import hashlib
+import struct
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
+
+from sinks.migrate import apply_migrations
+from sinks.rows import insert_groups, insert_rows, is_data_error, to_columns
+from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE, qualified
+from tests.unit.sinks.factories import call_rows, dead_letter
+
+DB = "rows_test"
+
+
+@pytest.fixture()
+def client(ch_client: Any) -> Any:
+    apply_migrations(ch_client, DB)
+    return ch_client
+
+
+def _count(client: Any, table: str = CALLS_TABLE) -> int:
+    return int(client.command(f"SELECT count() FROM {qualified(table, DB)} FINAL"))
+
+
+def test_to_columns_pivots_in_column_order() -> None:
+    rows = [{"a": 1, "b": "x", "extra": 0}, {"a": 2, "b": "y", "extra": 0}]
+    assert to_columns(rows, ["b", "a"]) == [["x", "y"], [1, 2]]
+
+
+def test_to_columns_of_no_rows_is_empty_columns() -> None:
+    assert to_columns([], ["a", "b"]) == [[], []]
+
+
+def test_to_columns_names_the_missing_column() -> None:
+    with pytest.raises(KeyError, match=r"row #1 has no column\(s\) \['b'\]"):
+        to_columns([{"a": 1, "b": 2}, {"a": 3}], ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (DataError("bad"), True),
+        (ValueError("bad"), True),
+        (TypeError("bad"), True),
+        (AttributeError("bad"), True),
+        (struct.error("bad"), True),
+        (DatabaseError("Code: 60. UNKNOWN_TABLE"), False),
+        (OperationalError("connection refused"), False),
+        (OSError("disk"), False),
+    ],
+)
+def test_is_data_error(exc: Exception, expected: bool) -> None:
+    assert is_data_error(exc) is expected
+
+
+def test_insert_rows_writes_every_row(client: Any) -> None:
+    assert insert_rows(client, DB, CALLS_TABLE, call_rows(120), CALL_COLUMNS) == 120
+    assert _count(client) == 120
+
+
+def test_dead_letter_payload_bytes_are_kept_exactly(client: Any) -> None:
+    payload = b"\x00\xff\xfe not utf-8 \x80"
+    insert_rows(client, DB, DLQ_TABLE, [dead_letter(1, payload).to_row()], DLQ_COLUMNS)
+    stored = client.query(
+        f"SELECT hex(payload), payload_size, payload_sha256 FROM {qualified(DLQ_TABLE, DB)}"
+    ).result_rows
+    assert stored == [(payload.hex().upper(), len(payload), hashlib.sha256(payload).hexdigest())]
+
+
+def test_insert_groups_without_bad_data_rejects_nothing(client: Any) -> None:
+    groups = [call_rows(10, start=10 * i) for i in range(5)]
+    assert insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS) == []
+    assert _count(client) == 50
+
+
+@pytest.mark.parametrize(
+    ("bad_groups", "column", "value"),
+    [
+        ({0}, "input_tokens", "many"),
+        ({3}, "seed", 2**70),
+        ({6}, "service", None),
+        ({1, 4}, "start_time", 1.5),
+        ({2}, "metadata", {"k": 1}),
+    ],
+)
+def test_insert_groups_isolates_the_bad_groups_and_inserts_the_rest(
+    client: Any, bad_groups: set[int], column: str, value: Any
+) -> None:
+    groups = [call_rows(10, start=10 * i) for i in range(7)]
+    for index in bad_groups:
+        groups[index][5][column] = value
+    rejected = insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS)
+    assert {index for index, _ in rejected} == bad_groups
+    assert all(is_data_error(exc) for _, exc in rejected)
+    assert _count(client) == 10 * (7 - len(bad_groups))
+
+
+def test_insert_groups_rejects_a_group_with_a_missing_column(client: Any) -> None:
+    groups = [call_rows(4, start=10 * i) for i in range(3)]
+    del groups[1][2]["service"]
+    [(index, exc)] = insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS)
+    assert index == 1
+    assert "row #2 has no column(s) ['service']" in str(exc)
+    assert _count(client) == 8
+
+
+def test_insert_groups_propagates_infrastructure_errors(client: Any) -> None:
+    client.command(f"DROP TABLE {qualified(CALLS_TABLE, DB)}")
+    with pytest.raises(DatabaseError, match="UNKNOWN_TABLE"):
+        insert_groups(client, DB, CALLS_TABLE, [call_rows(3)], CALL_COLUMNS)
