@@ -24,14 +24,14 @@ import os
 import socket
 import subprocess
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol
 
-from streams.topics import TopicSpec
-
 from confluent_kafka.admin import AdminClient
+
+from streams.topics import TopicSpec
 
 __all__ = [
     "BrokerError",

@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Monitor LLM applications: Kafka -> Faust -> ClickHouse -> Grafana.",
     no_args_is_help=True,
     add_completion=False,
-    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
 )
 topics_app = typer.Typer(
     help="Create and inspect the pipeline's Kafka topics.", no_args_is_help=True

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from rich.console import Console
@@ -74,12 +74,10 @@ class DemoSummary:
 def build_sink(settings: Settings, client: Any = None) -> Any:
     """The ClickHouse sink configured from settings (opens its own client unless given one)."""
     from sinks.clickhouse import connect
-    from sinks.migrate import apply_migrations
     from sinks.writer import ClickHouseSink, SinkConfig
 
     if client is None:
         client = connect(settings.dsn)
-    apply_migrations(client, settings.database)
     config = SinkConfig(
         bootstrap=settings.bootstrap,
         layout=settings.layout,
@@ -188,8 +186,8 @@ def _drive_traffic(
 
 def _drain(sink: Any, options: DemoOptions, console: Console, summary: DemoSummary) -> None:
     def stored() -> int:
-        rows = sink.stats.rows_written
-        return int(rows.get(CALLS_TABLE, 0) + rows.get(DLQ_TABLE, 0))
+        stats = sink.stats()
+        return int(stats.written(CALLS_TABLE) + stats.written(DLQ_TABLE))
 
     with _progress(console) as progress:
         target = summary.events_delivered
@@ -220,7 +218,7 @@ def _read_summary(client: Any, database: str, started: datetime, summary: DemoSu
         (str(r[0]), str(r[1]), int(r[2]))
         for r in client.query(
             f"SELECT provider_name, request_model, count() AS n FROM {calls} "
-            "WHERE span_kind = 'llm' GROUP BY provider_name, request_model ORDER BY n DESC",
+            "AND span_kind = 'llm' GROUP BY provider_name, request_model ORDER BY n DESC",
             parameters=since,
         ).result_rows
     ]

@@ -17,12 +17,20 @@ from typing import Any, Final
 from producers.wire import RecordError, now_ms, split_record
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
 from streams.records import DeadLetter, decode_dead_letter
+from streams.rollups import (
+    ROLLUP_1M_FIELDS,
+    ROLLUP_TABLE,
+    USER_COST_1H_FIELDS,
+    USER_COST_TABLE,
+    decode_rollups,
+)
 from streams.topics import TopicLayout
 
 __all__ = [
     "WHOLE_RECORD",
     "Decoder",
     "Route",
+    "TablesRoute",
     "dead_letter_row",
     "decode_call_rows",
     "decode_dead_letter_rows",
@@ -43,6 +51,36 @@ class Route:
     table: str
     decode: Decoder
     columns: tuple[str, ...]
+
+    @property
+    def tables(self) -> dict[str, tuple[str, ...]]:
+        return {self.table: self.columns}
+
+    def split(self, value: bytes | None) -> dict[str, list[Row]]:
+        return {self.table: self.decode(value)}
+
+
+@dataclass(frozen=True, slots=True)
+class TablesRoute:
+    """Records of one topic carry rows for several tables (e.g. the worker's per-record rollups)."""
+
+    decode_tables: Callable[[bytes | None], dict[str, list[Row]]]
+    columns: Mapping[str, tuple[str, ...]]
+
+    @property
+    def tables(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.columns)
+
+    @property
+    def table(self) -> str:
+        return "+".join(self.columns)
+
+    def split(self, value: bytes | None) -> dict[str, list[Row]]:
+        decoded = self.decode_tables(value)
+        unknown = set(decoded) - set(self.columns)
+        if unknown:
+            raise ValueError(f"record has rows for unrouted tables {sorted(unknown)!r}")
+        return decoded
 
 
 def decode_call_rows(value: bytes | None) -> list[Row]:
@@ -83,9 +121,12 @@ def dead_letter_row(
     ).to_row()
 
 
-def default_routes(layout: TopicLayout) -> Mapping[str, Route]:
-    """The sink's routes today: normalized calls and dead letters."""
+def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
+    """The sink's routes: normalized calls, dead letters, and the worker's per-record rollups."""
     return {
         layout.calls: Route(CALLS_TABLE, decode_call_rows, CALL_COLUMNS),
         layout.dlq: Route(DLQ_TABLE, decode_dead_letter_rows, DLQ_COLUMNS),
+        layout.rollups: TablesRoute(
+            decode_rollups, {ROLLUP_TABLE: ROLLUP_1M_FIELDS, USER_COST_TABLE: USER_COST_1H_FIELDS}
+        ),
     }

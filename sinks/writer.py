@@ -45,7 +45,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from sinks.batching import Chunk, PendingBatches
 from sinks.migrate import apply_migrations
-from sinks.routes import Route, dead_letter_row, default_routes
+from sinks.routes import Route, TablesRoute, dead_letter_row, default_routes
 from sinks.rows import insert_groups
 from sinks.schema import DEFAULT_DATABASE, DLQ_COLUMNS, DLQ_TABLE, validate_database
 from sinks.stats import SinkStats, StatsRecorder
@@ -131,7 +131,7 @@ class ClickHouseSink:
         self,
         config: SinkConfig,
         client: Client,
-        routes: Mapping[str, Route] | None = None,
+        routes: Mapping[str, Route | TablesRoute] | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -204,12 +204,13 @@ class ClickHouseSink:
         value = message.value()
         route = self._routes[topic]
         try:
-            rows = route.decode(value)
+            per_table = route.split(value)
         except Exception as exc:  # any decoder failure dead-letters the record; nothing is lost
             reason = f"cannot decode {topic} record for {route.table}: {exc}"
             self._dead_letter(Chunk(topic, partition, offset, [], value), reason)
         else:
-            self._batches.add(route.table, Chunk(topic, partition, offset, rows, value))
+            for table, rows in per_table.items():
+                self._batches.add(table, Chunk(topic, partition, offset, rows, value))
         self._batches.consumed(topic, partition, offset)
 
     def _dead_letter(self, chunk: Chunk, reason: str) -> None:
@@ -350,15 +351,16 @@ def _next_table(tables: list[str]) -> str | None:
     return DLQ_TABLE if DLQ_TABLE in tables else None
 
 
-def _table_columns(routes: Mapping[str, Route]) -> dict[str, tuple[str, ...]]:
+def _table_columns(routes: Mapping[str, Route | TablesRoute]) -> dict[str, tuple[str, ...]]:
     columns: dict[str, tuple[str, ...]] = {DLQ_TABLE: DLQ_COLUMNS}
     for topic, route in routes.items():
-        known = columns.setdefault(route.table, route.columns)
-        if known != route.columns:
-            raise ValueError(
-                f"route for topic {topic!r} inserts {route.table!r} with columns "
-                f"{route.columns!r}, another route uses {known!r}"
-            )
+        for table, wanted in route.tables.items():
+            known = columns.setdefault(table, wanted)
+            if known != wanted:
+                raise ValueError(
+                    f"route for topic {topic!r} inserts {table!r} with columns "
+                    f"{wanted!r}, another route uses {known!r}"
+                )
     return columns
 
 

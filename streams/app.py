@@ -22,11 +22,11 @@ from typing import Any, Final
 
 import faust
 
-from producers.wire import encode_batch
 from streams.analytics import RecordAnalytics
-from streams.ingest import SourcePosition, ingest_record
+from streams.ingest import SourcePosition
+from streams.pipeline import RecordProcessor
+from streams.records import DeadLetter
 from streams.redaction import Redactor
-from streams.rollups import encode_rollups
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
 __all__ = ["IngestCounters", "WorkerConfig", "create_app"]
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S: Final = 2.0
 STATS_LOG_INTERVAL_S: Final = 30.0
+LOG_BURST: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,34 @@ class WorkerConfig:
     topic_allow_declare: bool = True
     redact_text: bool = True
     heartbeat_path: Path | None = None
+
+
+class DeadLetterLog:
+    """Logs dead letters at WARNING, at most LOG_BURST per STATS_LOG_INTERVAL_S, then counts them."""
+
+    def __init__(self) -> None:
+        self._window_start = 0.0
+        self._logged = 0
+        self._suppressed = 0
+
+    def log(self, dead: DeadLetter) -> None:
+        now = time.monotonic()
+        if now - self._window_start > STATS_LOG_INTERVAL_S:
+            if self._suppressed:
+                log.warning("%d more dead letters were not logged", self._suppressed)
+            self._window_start, self._logged, self._suppressed = now, 0, 0
+        if self._logged >= LOG_BURST:
+            self._suppressed += 1
+            return
+        self._logged += 1
+        log.warning(
+            "dead letter from %s/%d@%d #%d: %s",
+            dead.source_topic,
+            dead.source_partition,
+            dead.source_offset,
+            dead.index_in_record,
+            dead.reason,
+        )
 
 
 @dataclass(slots=True)
@@ -106,8 +135,10 @@ def create_app(config: WorkerConfig, analytics: RecordAnalytics | None = None) -
     calls_topic = raw_topic(layout.calls)
     dlq_topic = raw_topic(layout.dlq)
     rollups_topic = raw_topic(layout.rollups)
-    analytics = analytics or RecordAnalytics()
-    redactor = Redactor() if config.redact_text else None
+    processor = RecordProcessor(
+        analytics or RecordAnalytics(), Redactor() if config.redact_text else None
+    )
+    dead_letter_log = DeadLetterLog()
     counters = IngestCounters()
     app.llmwatch_counters = counters  # type: ignore[attr-defined]
 
@@ -116,32 +147,18 @@ def create_app(config: WorkerConfig, analytics: RecordAnalytics | None = None) -
         async for event in stream.events():
             message = event.message
             source = SourcePosition(message.topic, message.partition, message.offset)
-            result = ingest_record(
-                event.value,
-                source,
-                now_ms=time.time_ns() // 1_000_000,
-                redactor=redactor,
-                cost_fn=analytics.cost_fields,
-            )
+            out = processor.process(event.value, source, time.time_ns() // 1_000_000)
             counters.records += 1
-            counters.events_valid += len(result.rows)
-            counters.dead_letters += len(result.dead_letters)
-            for kind, n in result.redactions.items():
+            counters.events_valid += len(out.rows)
+            counters.dead_letters += len(out.dead_letters)
+            for kind, n in out.redactions.items():
                 counters.redactions[kind] = counters.redactions.get(kind, 0) + n
-            if result.rows:
-                batch = encode_batch(result.rows, sent_at_ms=result.sent_at_ms)
-                await calls_topic.send(key=message.key, value=batch)
-                rollups = analytics.rollups(result.rows, source)
-                await rollups_topic.send(key=message.key, value=encode_rollups(rollups))
-            for dead in result.dead_letters:
-                log.warning(
-                    "dead letter from %s/%d@%d #%d: %s",
-                    source.topic,
-                    source.partition,
-                    source.offset,
-                    dead.index_in_record,
-                    dead.reason,
-                )
+            if out.calls is not None:
+                await calls_topic.send(key=message.key, value=out.calls)
+            if out.rollups is not None:
+                await rollups_topic.send(key=message.key, value=out.rollups)
+            for dead in out.dead_letters:
+                dead_letter_log.log(dead)
                 await dlq_topic.send(key=message.key, value=dead.to_json())
             yield None
 

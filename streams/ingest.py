@@ -29,12 +29,17 @@ __all__ = [
     "CostFields",
     "IngestResult",
     "SourcePosition",
+    "TimeBounds",
     "describe_validation_error",
     "ingest_record",
     "to_call_row",
 ]
 
 WHOLE_RECORD: Final = -1
+# Events outside this range of event times are dead-lettered, not stored: older ones would be expired by
+# the tables' TTL on insert (silently), and ones far in the future come from a broken clock.
+DEFAULT_MAX_EVENT_AGE_MS: Final = 30 * 24 * 3_600_000
+DEFAULT_MAX_EVENT_FUTURE_MS: Final = 3_600_000
 _MAX_REASON_VALUE_CHARS: Final = 80
 
 
@@ -195,16 +200,46 @@ def _redacted(text: str | None, redactor: Redactor | None, counts: dict[str, int
     return result.text
 
 
+@dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """How old or how far ahead of the worker's clock an event's start_time may be."""
+
+    max_age_ms: int = DEFAULT_MAX_EVENT_AGE_MS
+    max_future_ms: int = DEFAULT_MAX_EVENT_FUTURE_MS
+
+    def reason(self, event: LlmCallEvent, now_ms: int) -> str | None:
+        start = _ms(event.start_time)
+        if start < now_ms - self.max_age_ms:
+            days = self.max_age_ms / 86_400_000
+            return (
+                f"start_time {event.start_time.isoformat()} is older than the accepted "
+                f"{days:g} days (it would expire from storage on insert)"
+            )
+        if start > now_ms + self.max_future_ms:
+            return (
+                f"start_time {event.start_time.isoformat()} is more than "
+                f"{self.max_future_ms / 60_000:g} minutes in the future (clock skew?)"
+            )
+        return None
+
+
+DEFAULT_TIME_BOUNDS: Final = TimeBounds()
+
+
 def _validate(
-    raw: Any, index: int, source: SourcePosition, now_ms: int
+    raw: Any, index: int, source: SourcePosition, now_ms: int, bounds: TimeBounds
 ) -> LlmCallEvent | DeadLetter:
     if not isinstance(raw, dict):
         reason = f"event #{index} must be a JSON object, got {type(raw).__name__}: {raw!r:.80}"
         return _dead(source, now_ms, index, reason, orjson.dumps(raw))
     try:
-        return LlmCallEvent.model_validate(raw)
+        event = LlmCallEvent.model_validate(raw)
     except ValidationError as exc:
         return _dead(source, now_ms, index, describe_validation_error(exc), orjson.dumps(raw))
+    out_of_range = bounds.reason(event, now_ms)
+    if out_of_range is not None:
+        return _dead(source, now_ms, index, out_of_range, orjson.dumps(raw))
+    return event
 
 
 def ingest_record(
@@ -214,6 +249,7 @@ def ingest_record(
     now_ms: int,
     redactor: Redactor | None = None,
     cost_fn: CostFn | None = None,
+    bounds: TimeBounds = DEFAULT_TIME_BOUNDS,
 ) -> IngestResult:
     """Validate and normalize every event in one record. Never raises."""
     result = IngestResult()
@@ -225,7 +261,7 @@ def ingest_record(
     # A single bare event is addressed as the whole record; events in a batch by their index.
     single = not split.is_batch
     for index, raw in enumerate(split.events):
-        outcome = _validate(raw, WHOLE_RECORD if single else index, source, now_ms)
+        outcome = _validate(raw, WHOLE_RECORD if single else index, source, now_ms, bounds)
         if isinstance(outcome, DeadLetter):
             if single:
                 # Keep the exact original bytes, not a re-serialization.

@@ -15,17 +15,37 @@ from sinks.routes import (
     default_routes,
 )
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
+from streams.rollups import (
+    ROLLUP_1M_FIELDS,
+    ROLLUP_TABLE,
+    USER_COST_1H_FIELDS,
+    USER_COST_TABLE,
+    RecordRollups,
+    encode_rollups,
+)
 from streams.topics import TopicLayout
 from tests.unit.sinks.factories import call_rows, dead_letter
 
 
-def test_default_routes_map_calls_and_dlq_topics() -> None:
+def test_default_routes_map_calls_dlq_and_rollup_topics() -> None:
     layout = TopicLayout(prefix="p")
     routes = default_routes(layout)
-    assert {topic: (r.table, r.columns) for topic, r in routes.items()} == {
-        "p.calls": (CALLS_TABLE, CALL_COLUMNS),
-        "p.dlq": (DLQ_TABLE, DLQ_COLUMNS),
+    assert {topic: r.tables for topic, r in routes.items()} == {
+        "p.calls": {CALLS_TABLE: CALL_COLUMNS},
+        "p.dlq": {DLQ_TABLE: DLQ_COLUMNS},
+        "p.rollups": {ROLLUP_TABLE: ROLLUP_1M_FIELDS, USER_COST_TABLE: USER_COST_1H_FIELDS},
     }
+
+
+def test_rollup_record_splits_into_both_tables() -> None:
+    route = default_routes(TopicLayout(prefix="p"))["p.rollups"]
+    rollups = RecordRollups(rollup_1m=[], user_cost_1h=[{"user_id": "u"}])
+    assert route.split(encode_rollups(rollups)) == {
+        ROLLUP_TABLE: [],
+        USER_COST_TABLE: [{"user_id": "u"}],
+    }
+    with pytest.raises(ValueError, match="not a version-1 rollups record"):
+        route.split(b'{"x": 1}')
 
 
 def test_call_batch_decodes_to_its_rows() -> None:

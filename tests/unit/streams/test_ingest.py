@@ -15,7 +15,7 @@ from streams.records import CALL_FIELDS, DLQ_FIELDS, decode_dead_letter
 from streams.redaction import Redactor
 
 SOURCE = SourcePosition("llmwatch.events", 2, 41)
-NOW = 1_790_000_000_000
+NOW = 1_767_226_200_000  # 2026-01-01T00:10:00Z, just after the events
 
 
 def good(**fields: Any) -> dict[str, Any]:
@@ -110,3 +110,22 @@ def test_dead_letter_json_round_trip() -> None:
 def test_decode_dead_letter_rejects_other_records() -> None:
     with pytest.raises(ValueError, match="not a dead-letter record"):
         decode_dead_letter(b'{"service": "x"}')
+
+
+@pytest.mark.parametrize(
+    ("start", "reason_part"),
+    [
+        ("2025-11-01T00:00:00Z", "older than the accepted 30 days"),
+        ("2026-01-01T02:00:00Z", "in the future"),
+    ],
+)
+def test_events_outside_the_accepted_time_range_are_dead_lettered(
+    start: str, reason_part: str
+) -> None:
+    from datetime import datetime, timedelta
+
+    end = (datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(seconds=1)).isoformat()
+    result = ingest_record(orjson.dumps(good(start_time=start, end_time=end)), SOURCE, now_ms=NOW)
+    assert result.rows == []
+    (dead,) = result.dead_letters
+    assert reason_part in dead.reason and start[:10] in dead.reason

@@ -23,6 +23,7 @@ from streams.rollups import (
 from streams.sketches import LatencySketch, SketchState
 
 SOURCE = SourcePosition("llmwatch.events", 3, 99)
+NOW = 1_777_890_000_000  # 2026-05-04T10:20:00Z, just after the events
 MINUTE = "2026-05-04T10:15"
 
 
@@ -52,7 +53,7 @@ def rows_of(
     events: list[dict[str, Any]], analytics: RecordAnalytics | None = None
 ) -> list[dict[str, Any]]:
     cost = analytics.cost_fields if analytics else None
-    return ingest_record(encode_batch(events), SOURCE, now_ms=0, cost_fn=cost).rows
+    return ingest_record(encode_batch(events), SOURCE, now_ms=NOW, cost_fn=cost).rows
 
 
 def test_groups_sum_exactly_and_keep_source_position() -> None:
@@ -111,7 +112,7 @@ def test_replaying_a_record_gives_identical_rows() -> None:
     record = encode_batch([event(i) for i in range(20)])  # a replay re-reads the same bytes
 
     def once() -> object:
-        rows = ingest_record(record, SOURCE, now_ms=0).rows
+        rows = ingest_record(record, SOURCE, now_ms=NOW).rows
         return rollup_record(rows, partition=2, offset=7)
 
     assert once() == once()
