@@ -91,32 +91,29 @@ def build_sink(settings: Settings, client: Any = None) -> Any:
     return ClickHouseSink(config, client)
 
 
+# Each breaks the contract differently; the demo shows them arriving in llm_dlq with their reasons.
 BAD_EVENTS: Final[tuple[dict[str, Any], ...]] = (
-    {
-        "service": "demo-bad",
-        "start_time": "2026-01-01T00:00:00Z",
-        "end_time": "2026-01-01T00:00:01Z",
-        "input_tokens": -3,
-    },
-    {
-        "service": "demo-bad",
-        "start_time": "2026-01-01T00:00:05Z",
-        "end_time": "2026-01-01T00:00:01Z",
-    },
-    {
-        "service": "demo-bad",
-        "start_time": "2026-01-01T00:00:00Z",
-        "end_time": "2026-01-01T00:00:01Z",
-        "span_kind": "robot",
-    },
-    {"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:01Z"},
-    {"service": "demo-bad", "start_time": "yesterday", "end_time": "2026-01-01T00:00:01Z"},
+    {"input_tokens": -3},
+    {"end_offset_s": -5},  # end_time before start_time
+    {"span_kind": "robot"},
+    {"provider_name": "Open AI"},
+    {"start_time": "yesterday"},
 )
 
 
 def _bad_event(index: int) -> dict[str, Any]:
-    event = dict(BAD_EVENTS[index % len(BAD_EVENTS)])
-    event["event_id"] = f"demo-bad-{index}"
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "event_id": f"demo-bad-{now.timestamp():.0f}-{index}",
+        "service": "demo-bad-producer",
+        "start_time": now.isoformat(),
+        "end_time": now.isoformat(),
+    }
+    defect = dict(BAD_EVENTS[index % len(BAD_EVENTS)])
+    shift = defect.pop("end_offset_s", None)
+    if shift is not None:
+        event["end_time"] = (now + timedelta(seconds=shift)).isoformat()
+    event.update(defect)
     return event
 
 
