@@ -20,6 +20,8 @@ from streams.records import DeadLetter, decode_dead_letter
 from streams.rollups import (
     ROLLUP_1M_FIELDS,
     ROLLUP_TABLE,
+    TENANT_COST_1M_FIELDS,
+    TENANT_COST_TABLE,
     USER_COST_1H_FIELDS,
     USER_COST_TABLE,
     decode_rollups,
@@ -127,6 +129,11 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
         layout.calls: Route(CALLS_TABLE, decode_call_rows, CALL_COLUMNS),
         layout.dlq: Route(DLQ_TABLE, decode_dead_letter_rows, DLQ_COLUMNS),
         layout.rollups: TablesRoute(
-            decode_rollups, {ROLLUP_TABLE: ROLLUP_1M_FIELDS, USER_COST_TABLE: USER_COST_1H_FIELDS}
+            decode_rollups,
+            {
+                ROLLUP_TABLE: ROLLUP_1M_FIELDS,
+                USER_COST_TABLE: USER_COST_1H_FIELDS,
+                TENANT_COST_TABLE: TENANT_COST_1M_FIELDS,
+            },
         ),
     }

@@ -28,6 +28,8 @@ __all__ = [
     "ROLLUP_1M_FIELDS",
     "ROLLUP_ENVELOPE_MARKER",
     "ROLLUP_TABLE",
+    "TENANT_COST_1M_FIELDS",
+    "TENANT_COST_TABLE",
     "USER_COST_1H_FIELDS",
     "USER_COST_TABLE",
     "LifecycleFn",
@@ -41,6 +43,7 @@ __all__ = [
 
 ROLLUP_TABLE: Final = "llm_rollup_1m"
 USER_COST_TABLE: Final = "llm_user_cost_1h"
+TENANT_COST_TABLE: Final = "llm_tenant_cost_1m"
 ROLLUP_ENVELOPE_MARKER: Final = "llmwatch_rollups"
 ROLLUP_ENVELOPE_VERSION: Final = 1
 MINUTE_MS: Final = 60_000
@@ -59,7 +62,6 @@ ROLLUP_DIMENSIONS: Final[tuple[str, ...]] = (
     "prompt_name",
     "prompt_version",
     "variant",
-    "tenant_id",
     "status",
     "lifecycle",
 )
@@ -91,6 +93,20 @@ ROLLUP_1M_FIELDS: Final[tuple[str, ...]] = (
     "ratelimit_remaining_requests_min",
     "ratelimit_remaining_tokens_min",
     "max_sent_at",
+)
+TENANT_COST_1M_FIELDS: Final[tuple[str, ...]] = (
+    "window_start",
+    "tenant_id",
+    "service",
+    "environment",
+    "source_partition",
+    "source_offset",
+    "requests",
+    "errors",
+    "cost_usd",
+    "unpriced_requests",
+    "input_tokens",
+    "output_tokens",
 )
 USER_COST_1H_FIELDS: Final[tuple[str, ...]] = (
     "hour_start",
@@ -184,6 +200,7 @@ _TOKEN_FIELDS: Final = (
 class RecordRollups:
     rollup_1m: list[dict[str, Any]]
     user_cost_1h: list[dict[str, Any]]
+    tenant_cost_1m: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _sketch_columns(prefix: str, sketch: LatencySketch) -> dict[str, Any]:
@@ -246,6 +263,45 @@ def _user_costs(
     ]
 
 
+def _tenant_costs(
+    rows: Iterable[Mapping[str, Any]], partition: int, offset: int
+) -> list[dict[str, Any]]:
+    tenants: dict[tuple[int, str, str, str], list[float]] = {}
+    for row in rows:
+        key = (
+            row["start_time"] // MINUTE_MS * MINUTE_MS,
+            row["tenant_id"],
+            row["service"],
+            row["environment"],
+        )
+        acc = tenants.setdefault(key, [0, 0, 0.0, 0, 0, 0])
+        acc[0] += 1
+        acc[1] += row["status"] == "error"
+        if row["cost_usd"] is None:
+            acc[3] += 1
+        else:
+            acc[2] += row["cost_usd"]
+        acc[4] += row["input_tokens"]
+        acc[5] += row["output_tokens"]
+    return [
+        {
+            "window_start": window,
+            "tenant_id": tenant,
+            "service": service,
+            "environment": environment,
+            "source_partition": partition,
+            "source_offset": offset,
+            "requests": int(acc[0]),
+            "errors": int(acc[1]),
+            "cost_usd": float(acc[2]),
+            "unpriced_requests": int(acc[3]),
+            "input_tokens": int(acc[4]),
+            "output_tokens": int(acc[5]),
+        }
+        for (window, tenant, service, environment), acc in tenants.items()
+    ]
+
+
 def rollup_record(
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -271,7 +327,6 @@ def rollup_record(
             row["prompt_name"],
             row["prompt_version"],
             row["variant"],
-            row["tenant_id"],
             row["status"],
             status,
         )
@@ -282,6 +337,7 @@ def rollup_record(
     return RecordRollups(
         rollup_1m=[_rollup_row(k, g, partition, offset) for k, g in groups.items()],
         user_cost_1h=_user_costs(rows, partition, offset),
+        tenant_cost_1m=_tenant_costs(rows, partition, offset),
     )
 
 
@@ -292,6 +348,7 @@ def encode_rollups(rollups: RecordRollups) -> bytes:
             ROLLUP_ENVELOPE_MARKER: ROLLUP_ENVELOPE_VERSION,
             ROLLUP_TABLE: rollups.rollup_1m,
             USER_COST_TABLE: rollups.user_cost_1h,
+            TENANT_COST_TABLE: rollups.tenant_cost_1m,
         },
         option=orjson.OPT_NON_STR_KEYS,
     )
@@ -318,4 +375,8 @@ def decode_rollups(value: bytes | None) -> dict[str, list[dict[str, Any]]]:
     for row in rollups:
         for prefix in ("latency", "ttft", "tokens_per_s"):
             row[f"{prefix}_bins"] = _int_keys(row[f"{prefix}_bins"])
-    return {ROLLUP_TABLE: rollups, USER_COST_TABLE: doc.get(USER_COST_TABLE, [])}
+    return {
+        ROLLUP_TABLE: rollups,
+        USER_COST_TABLE: doc.get(USER_COST_TABLE, []),
+        TENANT_COST_TABLE: doc.get(TENANT_COST_TABLE, []),
+    }

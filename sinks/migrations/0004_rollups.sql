@@ -20,7 +20,6 @@ CREATE TABLE IF NOT EXISTS {database}.llm_rollup_1m
     prompt_name LowCardinality(String),
     prompt_version LowCardinality(String),
     variant LowCardinality(String),
-    tenant_id LowCardinality(String),
     status LowCardinality(String),
     -- Model lifecycle at the call's date: ok, deprecation_soon, deprecated, retiring_soon, retired.
     lifecycle LowCardinality(String),
@@ -56,7 +55,30 @@ CREATE TABLE IF NOT EXISTS {database}.llm_rollup_1m
 ENGINE = ReplacingMergeTree(ingested_at)
 PARTITION BY toYYYYMMDD(window_start)
 ORDER BY (window_start, environment, service, provider_name, model, span_kind, status, prompt_name,
-          prompt_version, variant, tenant_id, lifecycle, source_partition, source_offset)
+          prompt_version, variant, lifecycle, source_partition, source_offset)
+TTL toDateTime(window_start) + INTERVAL 400 DAY;
+
+-- Cost per tenant per minute (tenants are kept out of llm_rollup_1m: multiplying its groups by the
+-- number of tenants would multiply its sketches too). Same per-record keying and replay behaviour.
+CREATE TABLE IF NOT EXISTS {database}.llm_tenant_cost_1m
+(
+    window_start DateTime64(3, 'UTC'),
+    tenant_id LowCardinality(String),
+    service LowCardinality(String),
+    environment LowCardinality(String),
+    source_partition UInt32,
+    source_offset UInt64,
+    requests UInt64,
+    errors UInt64,
+    cost_usd Float64,
+    unpriced_requests UInt64,
+    input_tokens UInt64,
+    output_tokens UInt64,
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(ingested_at)
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (window_start, tenant_id, service, environment, source_partition, source_offset)
 TTL toDateTime(window_start) + INTERVAL 400 DAY;
 
 -- Per-user cost per hour. One row per (hour, tenant, user, source record): with millions of users the

@@ -18,6 +18,8 @@ from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
 from streams.rollups import (
     ROLLUP_1M_FIELDS,
     ROLLUP_TABLE,
+    TENANT_COST_1M_FIELDS,
+    TENANT_COST_TABLE,
     USER_COST_1H_FIELDS,
     USER_COST_TABLE,
     RecordRollups,
@@ -33,7 +35,11 @@ def test_default_routes_map_calls_dlq_and_rollup_topics() -> None:
     assert {topic: r.tables for topic, r in routes.items()} == {
         "p.calls": {CALLS_TABLE: CALL_COLUMNS},
         "p.dlq": {DLQ_TABLE: DLQ_COLUMNS},
-        "p.rollups": {ROLLUP_TABLE: ROLLUP_1M_FIELDS, USER_COST_TABLE: USER_COST_1H_FIELDS},
+        "p.rollups": {
+            ROLLUP_TABLE: ROLLUP_1M_FIELDS,
+            USER_COST_TABLE: USER_COST_1H_FIELDS,
+            TENANT_COST_TABLE: TENANT_COST_1M_FIELDS,
+        },
     }
 
 
@@ -43,6 +49,7 @@ def test_rollup_record_splits_into_both_tables() -> None:
     assert route.split(encode_rollups(rollups)) == {
         ROLLUP_TABLE: [],
         USER_COST_TABLE: [{"user_id": "u"}],
+        TENANT_COST_TABLE: [],
     }
     with pytest.raises(ValueError, match="not a version-1 rollups record"):
         route.split(b'{"x": 1}')

@@ -14,6 +14,7 @@ from streams.ingest import SourcePosition, ingest_record
 from streams.rollups import (
     ROLLUP_1M_FIELDS,
     ROLLUP_TABLE,
+    TENANT_COST_TABLE,
     USER_COST_1H_FIELDS,
     USER_COST_TABLE,
     decode_rollups,
@@ -131,6 +132,7 @@ def test_wire_round_trip_restores_integer_bin_keys() -> None:
     decoded = decode_rollups(encode_rollups(result))
     assert decoded[ROLLUP_TABLE] == result.rollup_1m
     assert decoded[USER_COST_TABLE] == result.user_cost_1h
+    assert decoded[TENANT_COST_TABLE] == result.tenant_cost_1m
 
 
 @pytest.mark.parametrize(
@@ -140,3 +142,15 @@ def test_wire_round_trip_restores_integer_bin_keys() -> None:
 def test_bad_rollup_records_are_named(value: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         decode_rollups(value)
+
+
+def test_tenant_costs_sum_per_tenant_and_minute() -> None:
+    analytics = RecordAnalytics()
+    events = [event(i, tenant_id=f"t{i % 2}") for i in range(10)]
+    result = rollup_record(rows_of(events, analytics), partition=0, offset=0)
+    assert sorted((r["tenant_id"], r["requests"]) for r in result.tenant_cost_1m) == [
+        ("t0", 5),
+        ("t1", 5),
+    ]
+    total = sum(r["cost_usd"] for r in result.tenant_cost_1m)
+    assert total == pytest.approx(sum(r["cost_usd"] for r in result.rollup_1m))

@@ -1,0 +1,148 @@
+"""Worker throughput against the raw-consume ceiling, measured in one run on the same records.
+
+Reproduce: ``TZ=UTC .venv/bin/python -m bench.bench_worker [--events 200000]``.
+Writes ``bench/results/worker.json`` and prints a table.
+
+Measured:
+1. ceiling: a bare confluent-kafka consumer reading every record and parsing it with orjson;
+2. processor: ``streams.pipeline.RecordProcessor`` over the same records in-process (validation,
+   redaction, pricing, rollups, encoding), no Kafka;
+3. worker: the real Faust worker (``llmwatch worker`` subprocess) from the first to the last forwarded
+   event, counted on the calls topic;
+and the worker/ceiling ratio. Records are batch envelopes of 500 events, as the SDK sends them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from confluent_kafka import Consumer, Producer
+
+from llmwatch.broker import TansuBroker
+from llmwatch.processes import ChildProcess
+from producers.simulator import Simulator, default_scenario
+from producers.wire import encode_batch_raw, split_record
+from streams.admin import ensure_topics
+from streams.analytics import RecordAnalytics
+from streams.ingest import SourcePosition
+from streams.pipeline import RecordProcessor
+from streams.topics import TopicLayout
+
+RESULTS: Final = Path(__file__).parent / "results"
+BATCH: Final = 500
+
+
+def make_records(events: int, seed: int = 3) -> list[bytes]:
+    now = datetime.now(UTC)
+    sim = Simulator(seed, default_scenario())
+    encoded = [e.to_json() for e in sim.events(events, now - timedelta(minutes=20), now)]
+    return [encode_batch_raw(encoded[i : i + BATCH]) for i in range(0, len(encoded), BATCH)]
+
+
+def produce(bootstrap: str, topic: str, records: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "compression.type": "lz4",
+                         "message.max.bytes": 16 * 1024 * 1024})  # fmt: skip
+    for i, record in enumerate(records):
+        producer.produce(topic, record, key=b"tb-%d" % (i % 32))
+        producer.poll(0)
+    producer.flush(60)
+
+
+def ceiling(bootstrap: str, topic: str, expected_events: int) -> float:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"ceiling-{time.time_ns()}",
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+                         "enable.auto.commit": False})  # fmt: skip
+    consumer.subscribe([topic])
+    seen, started = 0, None
+    deadline = time.monotonic() + 120
+    while seen < expected_events and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is None or message.error():
+            continue
+        started = started or time.perf_counter()
+        seen += len(orjson.loads(message.value() or b"{}").get("events", []))
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    return seen / elapsed if elapsed > 0 else 0.0
+
+
+def processor_rate(records: list[bytes], events: int) -> float:
+    processor = RecordProcessor(RecordAnalytics())
+    now_ms = time.time_ns() // 1_000_000
+    started = time.perf_counter()
+    for offset, record in enumerate(records):
+        processor.process(record, SourcePosition("bench", 0, offset), now_ms)
+    return events / (time.perf_counter() - started)
+
+
+def worker_rate(bootstrap: str, layout: TopicLayout, events: int, log_dir: Path) -> float:
+    env = {
+        "LLMWATCH_BOOTSTRAP": bootstrap,
+        "LLMWATCH_TOPIC_PREFIX": layout.prefix,
+        "LLMWATCH_STORE": "memory://",
+        "LLMWATCH_DATA_DIR": str(log_dir),
+        "LLMWATCH_LOG_LEVEL": "WARNING",
+        "LLMWATCH_WORKER_ID": f"bench-{time.time_ns()}",
+    }
+    worker = ChildProcess("worker", ["worker"], env, log_dir / "worker.log").start()
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{time.time_ns()}",
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})  # fmt: skip
+    consumer.subscribe([layout.calls])
+    seen, first, last = 0, 0.0, 0.0
+    deadline = time.monotonic() + 300
+    try:
+        while seen < events and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            split = split_record(message.value())
+            batch = getattr(split, "events", [])
+            first = first or time.perf_counter() - 0.0
+            seen += len(batch)
+            last = time.perf_counter()
+    finally:
+        consumer.close()
+        worker.stop()
+    # The first forwarded record marks the worker as started; its events are not timed.
+    return (seen - BATCH) / (last - first) if last > first else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args()
+    records = make_records(args.events)
+    events = sum(len(orjson.loads(r)["events"]) for r in records)
+    layout = TopicLayout(prefix=f"bench{time.time_ns() % 10_000_000}", partitions=4)
+    log_dir = Path("/tmp") / f"llmwatch-bench-{os.getpid()}"
+    with TansuBroker() as broker:
+        ensure_topics(broker.bootstrap, layout.specs())
+        produce(broker.bootstrap, layout.events, records)
+        results: dict[str, Any] = {
+            "events": events,
+            "records": len(records),
+            "events_per_record": BATCH,
+            "ceiling_consume_parse_events_per_s": round(ceiling(broker.bootstrap, layout.events, events)),
+            "processor_events_per_s": round(processor_rate(records, events)),
+            "worker_events_per_s": round(worker_rate(broker.bootstrap, layout, events, log_dir)),
+            "cpu_count": os.cpu_count(),
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    results["worker_to_ceiling_ratio"] = round(
+        results["worker_events_per_s"] / results["ceiling_consume_parse_events_per_s"], 3
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "worker.json").write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        print(f"{key:40} {value}")
+
+
+if __name__ == "__main__":
+    main()
