@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from rich.console import Console
@@ -29,8 +30,13 @@ from streams.admin import ensure_topics
 __all__ = ["DemoOptions", "DemoSummary", "build_sink", "run_demo"]
 
 CALLS_TABLE: Final = "llm_calls"
+ROLLUP_TABLE: Final = "llm_rollup_1m"
 DLQ_TABLE: Final = "llm_dlq"
 WORKER_STOP_GRACE_S: Final = 10.0
+# The demo's worker evaluates alerts and publishes snapshots often, so a short run shows them.
+DEMO_ALERT_INTERVAL_S: Final = 2.0
+DEMO_SNAPSHOT_INTERVAL_S: Final = 4.0
+DEMO_SLO_FILE: Final = Path("config/slos.demo.yaml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,8 @@ class DemoSummary:
     per_service: list[tuple[str, int]] = field(default_factory=list)
     per_model: list[tuple[str, str, int]] = field(default_factory=list)
     dlq_reasons: list[tuple[str, int]] = field(default_factory=list)
+    alerts: list[tuple[str, ...]] = field(default_factory=list)
+    rate_limits: list[tuple[str, str, int, int]] = field(default_factory=list)
     elapsed_s: float = 0.0
     drained: bool = False
     dsn: str = ""
@@ -232,6 +240,31 @@ def _read_summary(client: Any, database: str, started: datetime, summary: DemoSu
     ]
 
 
+def _read_alerts(client: Any, database: str, since: dict[str, int], summary: DemoSummary) -> None:
+    after = "fired_at >= fromUnixTimestamp64Milli({since:Int64})"
+    summary.alerts = [
+        tuple(str(v) for v in r)
+        for r in client.query(
+            "SELECT slo, rule, severity, argMax(state, evaluated_at) AS last_state, "
+            "round(max(burn_rate_long), 1), any(description) "
+            f"FROM {database}.llm_alerts FINAL WHERE {after} "
+            "GROUP BY slo, rule, severity ORDER BY min(fired_at)",
+            parameters=since,
+        ).result_rows
+    ]
+    summary.rate_limits = [
+        (str(r[0]), str(r[1]), int(r[2]), int(r[3]))
+        for r in client.query(
+            "SELECT service, provider_name, sum(rate_limited) AS n429, sum(requests) "
+            f"FROM {database}.{ROLLUP_TABLE} FINAL "
+            "WHERE window_start >= toStartOfMinute(fromUnixTimestamp64Milli({since:Int64})) "
+            "AND span_kind = 'llm' GROUP BY service, provider_name HAVING n429 > 0 "
+            "ORDER BY n429 DESC LIMIT 6",
+            parameters=since,
+        ).result_rows
+    ]
+
+
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> DemoSummary:
     """Run the whole pipeline on embedded parts and return what ClickHouse holds afterwards."""
     from sinks.clickhouse import connect
@@ -247,7 +280,13 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         worker = ChildProcess(
             "worker",
             ["worker"],
-            {"LLMWATCH_BOOTSTRAP": broker.bootstrap, "LLMWATCH_DATA_DIR": str(settings.data_dir)},
+            {
+                "LLMWATCH_BOOTSTRAP": broker.bootstrap,
+                "LLMWATCH_DATA_DIR": str(settings.data_dir),
+                "LLMWATCH_ALERT_INTERVAL_S": str(DEMO_ALERT_INTERVAL_S),
+                "LLMWATCH_SNAPSHOT_INTERVAL_S": str(DEMO_SNAPSHOT_INTERVAL_S),
+                "LLMWATCH_SLO_FILE": str(DEMO_SLO_FILE.resolve()),
+            },
             settings.log_dir / "worker.log",
         ).start()
         console.print(f"worker: pid {worker.pid}, log {settings.log_dir / 'worker.log'}")
@@ -258,8 +297,14 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
             with _sink_thread(sink):
                 _drive_traffic(settings, options, console, summary)
                 _drain(sink, options, console, summary)
+                # One more evaluation and snapshot round, stored before the sink stops.
+                console.print("collecting the last alerts and snapshots...")
+                time.sleep(DEMO_SNAPSHOT_INTERVAL_S + DEMO_ALERT_INTERVAL_S + 1.0)
             worker.stop(WORKER_STOP_GRACE_S)
             _read_summary(client, settings.database, started, summary)
+            _read_alerts(
+                client, settings.database, {"since": int(started.timestamp() * 1000)}, summary
+            )
         finally:
             worker.stop(WORKER_STOP_GRACE_S)
             client.close()

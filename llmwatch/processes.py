@@ -48,6 +48,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
         web_port=settings.web_port,
         redact_text=settings.redact_text,
         heartbeat_path=settings.heartbeat_path("worker"),
+        alert_interval_s=settings.alert_interval_s,
+        snapshot_interval_s=settings.snapshot_interval_s,
     )
 
 
@@ -57,6 +59,7 @@ def run_worker(settings: Settings) -> int:
 
     from streams.analytics import AnalyticsConfig, RecordAnalytics
     from streams.app import create_app
+    from streams.slo import load_slo_file
 
     ensure_topics(settings.bootstrap, settings.layout.specs())
     analytics = RecordAnalytics(
@@ -66,7 +69,10 @@ def run_worker(settings: Settings) -> int:
             deprecation_warn_days=settings.deprecation_warn_days,
         )
     )
-    app = create_app(worker_config(settings), analytics)
+    slos = load_slo_file(settings.slo_file) if settings.slo_file.exists() else None
+    if slos is None:
+        log.warning("no SLO file at %s: burn-rate alerts are off", settings.slo_file)
+    app = create_app(worker_config(settings), analytics, slos)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

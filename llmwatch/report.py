@@ -38,6 +38,18 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
         console.print(
             _counts_table("top dead-letter reasons", ("reason", "rows"), list(summary.dlq_reasons))
         )
+    if summary.rate_limits:
+        console.print(
+            _counts_table(
+                "rate limits (HTTP 429) by service and provider",
+                ("service", "provider", "429s", "calls"),
+                list(summary.rate_limits),
+            )
+        )
+    alerts = Table("SLO / watch", "rule", "severity", "now", "max burn", title="alerts that fired")
+    for slo, rule, severity, state, burn, _ in summary.alerts:
+        alerts.add_row(slo, rule, severity, state, burn)
+    console.print(alerts if summary.alerts else "[yellow]no alerts fired[/yellow]")
     console.print(f"data kept in {summary.dsn} (query it: llmwatch sql 'SELECT ...')")
     if summary.complete:
         console.print("[green]complete:[/green] every accepted event is stored or dead-lettered")

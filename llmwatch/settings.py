@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     slo_file: Path = Field(
         default=Path("config/slos.yaml"), description="The SLO and budget file (YAML)."
     )
+    alert_interval_s: float = Field(
+        default=10.0, gt=0, description="How often the worker evaluates SLO burn-rate alerts."
+    )
+    snapshot_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the worker publishes SLO status, pipeline metrics and top users.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the llmwatch processes."
     )

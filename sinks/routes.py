@@ -16,6 +16,20 @@ from typing import Any, Final
 
 from producers.wire import RecordError, now_ms, split_record
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
+from streams.alerts import (
+    ALERT_FIELDS,
+    ALERTS_TABLE,
+    SLO_STATUS_FIELDS,
+    SLO_STATUS_TABLE,
+    decode_alerts_record,
+)
+from streams.periodic import (
+    PIPELINE_METRIC_FIELDS,
+    PIPELINE_METRICS_TABLE,
+    TOP_USERS_FIELDS,
+    TOP_USERS_TABLE,
+    decode_tables,
+)
 from streams.records import DeadLetter, decode_dead_letter
 from streams.rollups import (
     ROLLUP_1M_FIELDS,
@@ -135,5 +149,12 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
                 USER_COST_TABLE: USER_COST_1H_FIELDS,
                 TENANT_COST_TABLE: TENANT_COST_1M_FIELDS,
             },
+        ),
+        layout.alerts: TablesRoute(
+            decode_alerts_record, {ALERTS_TABLE: ALERT_FIELDS, SLO_STATUS_TABLE: SLO_STATUS_FIELDS}
+        ),
+        layout.metrics: TablesRoute(
+            decode_tables,
+            {PIPELINE_METRICS_TABLE: PIPELINE_METRIC_FIELDS, TOP_USERS_TABLE: TOP_USERS_FIELDS},
         ),
     }

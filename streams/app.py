@@ -14,9 +14,11 @@ What can block: nothing in the agent waits on I/O except Faust's own sends; a ba
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,12 +26,14 @@ import faust
 
 from streams.analytics import RecordAnalytics
 from streams.ingest import SourcePosition
+from streams.monitor import StreamMonitor
 from streams.pipeline import RecordProcessor
 from streams.records import DeadLetter
 from streams.redaction import Redactor
+from streams.slo import SloFile
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
-__all__ = ["IngestCounters", "WorkerConfig", "create_app"]
+__all__ = ["WorkerConfig", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ class WorkerConfig:
     topic_allow_declare: bool = True
     redact_text: bool = True
     heartbeat_path: Path | None = None
+    alert_interval_s: float = 10.0
+    snapshot_interval_s: float = 60.0
 
 
 class DeadLetterLog:
@@ -81,12 +87,8 @@ class DeadLetterLog:
         )
 
 
-@dataclass(slots=True)
-class IngestCounters:
-    records: int = 0
-    events_valid: int = 0
-    dead_letters: int = 0
-    redactions: dict[str, int] = field(default_factory=dict)
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _broker_url(bootstrap: str) -> str:
@@ -117,15 +119,19 @@ def _faust_settings(config: WorkerConfig) -> dict[str, Any]:
     }
 
 
-def create_app(config: WorkerConfig, analytics: RecordAnalytics | None = None) -> faust.App:
+def create_app(
+    config: WorkerConfig,
+    analytics: RecordAnalytics | None = None,
+    slos: SloFile | None = None,
+) -> faust.App:
     """Build the worker's Faust app (not started)."""
     app = faust.App(config.app_id, **_faust_settings(config))
     layout = config.layout
 
-    def raw_topic(name: str) -> faust.TopicT:
+    def raw_topic(name: str, partitions: int = layout.partitions) -> faust.TopicT:
         return app.topic(
             name,
-            partitions=layout.partitions,
+            partitions=partitions,
             value_type=bytes,
             value_serializer="raw",
             key_serializer="raw",
@@ -135,24 +141,24 @@ def create_app(config: WorkerConfig, analytics: RecordAnalytics | None = None) -
     calls_topic = raw_topic(layout.calls)
     dlq_topic = raw_topic(layout.dlq)
     rollups_topic = raw_topic(layout.rollups)
-    processor = RecordProcessor(
-        analytics or RecordAnalytics(), Redactor() if config.redact_text else None
+    alerts_topic = raw_topic(layout.alerts, partitions=1)
+    metrics_topic = raw_topic(layout.metrics, partitions=1)
+    analytics = analytics or RecordAnalytics()
+    processor = RecordProcessor(analytics, Redactor() if config.redact_text else None)
+    monitor = StreamMonitor(
+        analytics, slos, instance=f"{socket.gethostname()}:{os.getpid()}", started_ms=_now_ms()
     )
     dead_letter_log = DeadLetterLog()
-    counters = IngestCounters()
-    app.llmwatch_counters = counters  # type: ignore[attr-defined]
+    app.llmwatch_monitor = monitor  # type: ignore[attr-defined]
 
     @app.agent(events_topic, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
             message = event.message
             source = SourcePosition(message.topic, message.partition, message.offset)
-            out = processor.process(event.value, source, time.time_ns() // 1_000_000)
-            counters.records += 1
-            counters.events_valid += len(out.rows)
-            counters.dead_letters += len(out.dead_letters)
-            for kind, n in out.redactions.items():
-                counters.redactions[kind] = counters.redactions.get(kind, 0) + n
+            out = processor.process(event.value, source, _now_ms())
+            monitor.counters.count(len(out.rows), len(out.dead_letters), out.redactions)
+            monitor.observe(out.rows)
             if out.calls is not None:
                 await calls_topic.send(key=message.key, value=out.calls)
             if out.rollups is not None:
@@ -161,6 +167,19 @@ def create_app(config: WorkerConfig, analytics: RecordAnalytics | None = None) -
                 dead_letter_log.log(dead)
                 await dlq_topic.send(key=message.key, value=dead.to_json())
             yield None
+
+    @app.timer(interval=config.alert_interval_s)
+    async def evaluate_alerts() -> None:
+        for key, record in monitor.alerts(_now_ms()):
+            await alerts_topic.send(key=key.encode(), value=record, force=True)
+
+    @app.timer(interval=config.snapshot_interval_s)
+    async def publish_snapshots() -> None:
+        now = _now_ms()
+        status = monitor.status(now)
+        if status is not None:
+            await alerts_topic.send(key=b"status", value=status, force=True)
+        await metrics_topic.send(key=b"worker", value=monitor.snapshot(now), force=True)
 
     if config.heartbeat_path is not None:
         heartbeat = config.heartbeat_path
@@ -172,12 +191,13 @@ def create_app(config: WorkerConfig, analytics: RecordAnalytics | None = None) -
 
     @app.timer(interval=STATS_LOG_INTERVAL_S)
     async def report() -> None:
+        c = monitor.counters
         log.info(
             "ingest: records=%d valid_events=%d dead_letters=%d redactions=%s",
-            counters.records,
-            counters.events_valid,
-            counters.dead_letters,
-            counters.redactions,
+            c.records,
+            c.events_valid,
+            c.dead_letters,
+            c.redactions,
         )
 
     return app

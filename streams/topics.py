@@ -50,7 +50,8 @@ class TopicLayout:
     - ``calls``: validated, normalized events, one batch per record. Read by the sink.
     - ``dlq``: dead letters (invalid records or events) with the reason and source position.
     - ``rollups``: per-partition analytics states (cost, sketches, rates). Read by the sink.
-    - ``alerts``: firing and resolved SLO alert events. Read by the sink.
+    - ``alerts``: firing and resolved SLO alert events, and SLO status snapshots. Read by the sink.
+    - ``metrics``: the worker's pipeline metrics and top-K user snapshots. Read by the sink.
     """
 
     prefix: str = DEFAULT_PREFIX
@@ -85,6 +86,10 @@ class TopicLayout:
     def alerts(self) -> str:
         return f"{self.prefix}.alerts"
 
+    @property
+    def metrics(self) -> str:
+        return f"{self.prefix}.metrics"
+
     def specs(self) -> list[TopicSpec]:
         retention = self.retention_hours * _MS_PER_HOUR
         # The DLQ keeps records 7x longer: someone has to look at them.
@@ -94,4 +99,5 @@ class TopicLayout:
             TopicSpec(self.dlq, self.partitions, retention * 7),
             TopicSpec(self.rollups, self.partitions, retention),
             TopicSpec(self.alerts, 1, retention * 7),
+            TopicSpec(self.metrics, 1, retention),
         ]

@@ -26,7 +26,14 @@ from sinks.rows import insert_rows
 from streams.analytics import RecordAnalytics
 from streams.ingest import SourcePosition, ingest_record
 from streams.records import CALL_FIELDS, DLQ_FIELDS
-from streams.rollups import ROLLUP_1M_FIELDS, USER_COST_1H_FIELDS
+from streams.rollups import (
+    ROLLUP_1M_FIELDS,
+    ROLLUP_TABLE,
+    TENANT_COST_1M_FIELDS,
+    TENANT_COST_TABLE,
+    USER_COST_1H_FIELDS,
+    USER_COST_TABLE,
+)
 from tests.unit.dashboards import seed_slo
 
 __all__ = ["EVENTS", "RANGE", "SEED", "Seeded", "seed_database"]
@@ -77,29 +84,34 @@ def _insert(client: Client, database: str, table: str, rows: Sequence[dict[str, 
     return insert_rows(client, database, table, rows, columns)
 
 
+def _stamped(rows: list[dict[str, Any]], fields: Sequence[str], at: int) -> list[dict[str, Any]]:
+    return [{**{k: row[k] for k in fields}, INGESTED_AT: at} for row in rows]
+
+
 def _calls(
     client: Client, database: str, start: datetime, end: datetime, seeded: Seeded
 ) -> list[dict[str, Any]]:
     analytics = RecordAnalytics()
     rng = random.Random(SEED)
-    calls, rollups, users = [], [], []
+    tables: dict[str, list[dict[str, Any]]] = {
+        "llm_calls": [],
+        ROLLUP_TABLE: [],
+        TENANT_COST_TABLE: [],
+        USER_COST_TABLE: [],
+    }
     for value, position, sent in _records(start, end):
         result = ingest_record(value, position, now_ms=sent, cost_fn=analytics.cost_fields)
         ingested = sent + rng.randint(150, 2_500)
-        for row in result.rows:
-            calls.append({**{k: row[k] for k in CALL_FIELDS}, INGESTED_AT: ingested})
         record = analytics.rollups(result.rows, position)
-        rollups += [
-            {**{k: r[k] for k in ROLLUP_1M_FIELDS}, INGESTED_AT: ingested} for r in record.rollup_1m
-        ]
-        users += [
-            {**{k: r[k] for k in USER_COST_1H_FIELDS}, INGESTED_AT: ingested}
-            for r in record.user_cost_1h
-        ]
-    seeded.counts["llm_calls"] = _insert(client, database, "llm_calls", calls)
-    seeded.counts["llm_rollup_1m"] = _insert(client, database, "llm_rollup_1m", rollups)
-    seeded.counts["llm_user_cost_1h"] = _insert(client, database, "llm_user_cost_1h", users)
-    return calls
+        tables["llm_calls"] += _stamped(result.rows, CALL_FIELDS, ingested)
+        tables[ROLLUP_TABLE] += _stamped(record.rollup_1m, ROLLUP_1M_FIELDS, ingested)
+        tables[TENANT_COST_TABLE] += _stamped(
+            record.tenant_cost_1m, TENANT_COST_1M_FIELDS, ingested
+        )
+        tables[USER_COST_TABLE] += _stamped(record.user_cost_1h, USER_COST_1H_FIELDS, ingested)
+    for table, rows in tables.items():
+        seeded.counts[table] = _insert(client, database, table, rows)
+    return tables["llm_calls"]
 
 
 def _dead_letters(start: datetime, end: datetime) -> list[dict[str, Any]]:

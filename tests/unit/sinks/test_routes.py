@@ -15,6 +15,13 @@ from sinks.routes import (
     default_routes,
 )
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
+from streams.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
+from streams.periodic import (
+    PIPELINE_METRIC_FIELDS,
+    PIPELINE_METRICS_TABLE,
+    TOP_USERS_FIELDS,
+    TOP_USERS_TABLE,
+)
 from streams.rollups import (
     ROLLUP_1M_FIELDS,
     ROLLUP_TABLE,
@@ -39,6 +46,11 @@ def test_default_routes_map_calls_dlq_and_rollup_topics() -> None:
             ROLLUP_TABLE: ROLLUP_1M_FIELDS,
             USER_COST_TABLE: USER_COST_1H_FIELDS,
             TENANT_COST_TABLE: TENANT_COST_1M_FIELDS,
+        },
+        "p.alerts": {ALERTS_TABLE: ALERT_FIELDS, SLO_STATUS_TABLE: SLO_STATUS_FIELDS},
+        "p.metrics": {
+            PIPELINE_METRICS_TABLE: PIPELINE_METRIC_FIELDS,
+            TOP_USERS_TABLE: TOP_USERS_FIELDS,
         },
     }
 

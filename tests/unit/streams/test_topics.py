@@ -8,7 +8,14 @@ from streams.topics import TopicLayout
 def test_layout_names_and_specs() -> None:
     layout = TopicLayout(prefix="acme", partitions=6, retention_hours=24)
     names = [spec.name for spec in layout.specs()]
-    assert names == ["acme.events", "acme.calls", "acme.dlq", "acme.rollups", "acme.alerts"]
+    assert names == [
+        "acme.events",
+        "acme.calls",
+        "acme.dlq",
+        "acme.rollups",
+        "acme.alerts",
+        "acme.metrics",
+    ]
     dlq = next(s for s in layout.specs() if s.name == layout.dlq)
     assert dlq.retention_ms == 7 * 24 * 3_600_000
     assert layout.specs()[0].config()["retention.ms"] == str(24 * 3_600_000)

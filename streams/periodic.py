@@ -1,0 +1,170 @@
+"""What the worker publishes on timers, not per record: pipeline metrics, top-K snapshots, lifecycle
+alerts. All of it travels on the ``metrics`` topic as a tables envelope the sink splits per table.
+
+Delivery: best effort, at-least-once per send. Snapshots and metric samples are idempotent by key
+(snapshot minute + instance + rank; metric samples are keyed by time), so a re-send is harmless.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import orjson
+
+from streams.alerts import AlertEvent, AlertState, alert_id_for
+from streams.deprecation import ModelLifecycle
+from streams.topk import TopUser
+
+__all__ = [
+    "LIFECYCLE_SLO",
+    "PIPELINE_METRICS_TABLE",
+    "PIPELINE_METRIC_FIELDS",
+    "TABLES_MARKER",
+    "TOP_USERS_FIELDS",
+    "TOP_USERS_TABLE",
+    "decode_tables",
+    "encode_tables",
+    "lifecycle_alert",
+    "metric_rows",
+    "top_user_rows",
+]
+
+TABLES_MARKER: Final = "llmwatch_tables"
+TABLES_VERSION: Final = 1
+PIPELINE_METRICS_TABLE: Final = "llm_pipeline_metrics"
+TOP_USERS_TABLE: Final = "llm_top_users"
+PIPELINE_METRIC_FIELDS: Final[tuple[str, ...]] = (
+    "ts",
+    "process",
+    "instance",
+    "process_start",
+    "metric",
+    "labels",
+    "value",
+)
+TOP_USERS_FIELDS: Final[tuple[str, ...]] = (
+    "snapshot_minute",
+    "instance",
+    "rank",
+    "tenant_id",
+    "user_id",
+    "cost_usd",
+    "requests",
+    "error_bound_usd",
+)
+# The pseudo-SLO under which model-lifecycle alerts are filed in llm_alerts.
+LIFECYCLE_SLO: Final = "model-lifecycle"
+LIFECYCLE_SEVERITY: Final = {"retired": "page", "retiring_soon": "page"}
+MINUTE_MS: Final = 60_000
+
+Metrics = Mapping[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def encode_tables(tables: Mapping[str, list[dict[str, Any]]]) -> bytes:
+    return orjson.dumps({TABLES_MARKER: TABLES_VERSION, "tables": dict(tables)})
+
+
+def decode_tables(value: bytes | None) -> dict[str, list[dict[str, Any]]]:
+    """Rows per table of one ``metrics`` record; raises ValueError naming what is wrong."""
+    if not value:
+        raise ValueError("empty metrics record")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"metrics record is not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get(TABLES_MARKER) != TABLES_VERSION:
+        marker = doc.get(TABLES_MARKER) if isinstance(doc, dict) else None
+        raise ValueError(f"not a version-{TABLES_VERSION} tables record (marker {marker!r})")
+    tables = doc.get("tables")
+    if not isinstance(tables, dict):
+        raise ValueError(f"tables record needs an object under 'tables', got {tables!r:.80}")
+    return tables
+
+
+def metric_rows(
+    process: str, instance: str, process_start_ms: int, ts_ms: int, metrics: Metrics
+) -> list[dict[str, Any]]:
+    """One ``llm_pipeline_metrics`` row per (metric name, labels)."""
+    return [
+        {
+            "ts": ts_ms,
+            "process": process,
+            "instance": instance,
+            "process_start": process_start_ms,
+            "metric": name,
+            "labels": dict(labels),
+            "value": float(value),
+        }
+        for (name, labels), value in metrics.items()
+    ]
+
+
+def top_user_rows(
+    snapshot_ms: int, instance: str, users: Iterable[TopUser]
+) -> list[dict[str, Any]]:
+    minute = snapshot_ms // MINUTE_MS * MINUTE_MS
+    return [
+        {
+            "snapshot_minute": minute,
+            "instance": instance,
+            "rank": rank,
+            "tenant_id": user.tenant_id,
+            "user_id": user.user_id,
+            "cost_usd": user.cost_usd,
+            "requests": user.requests,
+            "error_bound_usd": user.error_bound_usd,
+        }
+        for rank, user in enumerate(users, start=1)
+    ]
+
+
+def lifecycle_alert(
+    provider: str,
+    model: str,
+    status: str,
+    calls: int,
+    lifecycle: ModelLifecycle | None,
+    now_ms: int,
+) -> AlertEvent:
+    """A firing alert: traffic goes to a model that is deprecated, retiring or retired."""
+    rule = f"{provider or '-'}/{model}"
+    dates = ""
+    replacement = ""
+    if lifecycle is not None:
+        if lifecycle.deprecation_date:
+            dates += f" deprecated {lifecycle.deprecation_date};"
+        if lifecycle.retirement_date:
+            dates += f" retires {lifecycle.retirement_date};"
+        replacement = lifecycle.replacement or ""
+    advice = f"move it to {replacement}" if replacement else "move it to a current model"
+    return AlertEvent(
+        alert_id=alert_id_for(LIFECYCLE_SLO, f"{rule}:{status}", now_ms // MINUTE_MS * MINUTE_MS),
+        slo=LIFECYCLE_SLO,
+        rule=rule,
+        severity=LIFECYCLE_SEVERITY.get(status, "ticket"),
+        state=AlertState.FIRING.value,
+        fired_at=now_ms,
+        resolved_at=None,
+        evaluated_at=now_ms,
+        sli_type="model_lifecycle",
+        objective=None,
+        usd_per_hour=None,
+        factor=0.0,
+        long_window="",
+        short_window="",
+        burn_rate_long=0.0,
+        burn_rate_short=0.0,
+        good_long=0,
+        total_long=calls,
+        good_short=0,
+        total_short=calls,
+        spent_usd_long=0.0,
+        spent_usd_short=0.0,
+        unpriced_long=0,
+        unpriced_short=0,
+        selector={"provider": provider, "model": model, "lifecycle": status},
+        description=f"{calls} calls to {model} ({provider}), which is {status}:{dates}".rstrip(";"),
+        runbook=f"Find the callers (llm_calls WHERE request_model = '{model}') and {advice}.",
+    )

@@ -1,0 +1,121 @@
+"""The worker's timed outputs: SLO alerts, lifecycle alerts (once), metrics and top-K snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from producers.wire import encode_batch
+from streams.alerts import decode_alerts_record
+from streams.analytics import RecordAnalytics
+from streams.ingest import SourcePosition, ingest_record
+from streams.monitor import StreamMonitor
+from streams.periodic import (
+    LIFECYCLE_SLO,
+    PIPELINE_METRICS_TABLE,
+    TOP_USERS_TABLE,
+    decode_tables,
+    encode_tables,
+)
+from streams.slo import parse_slo_file
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
+SLOS = """
+version: 1
+slos:
+  - name: bot-availability
+    objective: 0.99
+    sli: {type: availability}
+    selector: {service: bot}
+"""
+
+
+def rows(n: int, **fields: object) -> list[dict[str, object]]:
+    events = []
+    for i in range(n):
+        start = NOW - timedelta(seconds=n - i)
+        event = {
+            "start_time": start.isoformat(),
+            "end_time": (start + timedelta(milliseconds=500)).isoformat(),
+            "service": "bot",
+            "provider_name": "openai",
+            "request_model": "gpt-4o-mini",
+            "user_id": f"u{i % 4}",
+            "input_tokens": 100,
+            "output_tokens": 10,
+        }
+        event.update(fields)
+        events.append(event)
+    analytics = RecordAnalytics()
+    return ingest_record(
+        encode_batch(events),
+        SourcePosition("e", 0, 1),
+        now_ms=NOW_MS,
+        cost_fn=analytics.cost_fields,
+    ).rows
+
+
+@pytest.fixture()
+def monitor() -> StreamMonitor:
+    return StreamMonitor(
+        RecordAnalytics(), parse_slo_file(SLOS), instance="test", started_ms=NOW_MS - 1000
+    )
+
+
+def test_burning_slo_fires_one_alert(monitor: StreamMonitor) -> None:
+    monitor.observe(rows(50) + rows(50, http_status=500))
+    alerts = [decode_alerts_record(record) for _, record in monitor.alerts(NOW_MS)]
+    fired = {(a["llm_alerts"][0]["slo"], a["llm_alerts"][0]["rule"]) for a in alerts}
+    assert ("bot-availability", "fast") in fired
+    assert monitor.alerts(NOW_MS) == []  # transitions only
+
+
+def test_deprecated_model_alerts_once(monitor: StreamMonitor) -> None:
+    for row in rows(3, request_model="gpt-4-32k"):
+        monitor.analytics.lifecycle(row["provider_name"], row["request_model"], row["start_time"])  # type: ignore[arg-type]
+    first = [orjson.loads(r) for _, r in monitor.alerts(NOW_MS) if b"model-lifecycle" in r]
+    assert len(first) == 1 and first[0]["slo"] == LIFECYCLE_SLO
+    assert first[0]["severity"] == "page" and "gpt-4-32k" in first[0]["description"]
+    assert [r for _, r in monitor.alerts(NOW_MS) if b"model-lifecycle" in r] == []
+
+
+def test_snapshot_carries_metrics_and_top_users(monitor: StreamMonitor) -> None:
+    batch = rows(40)
+    monitor.counters.count(len(batch), 2, {"EMAIL": 3})
+    monitor.observe(batch)
+    tables = decode_tables(monitor.snapshot(NOW_MS))
+    metrics = {
+        (m["metric"], tuple(sorted(m["labels"].items()))): m["value"]
+        for m in tables[PIPELINE_METRICS_TABLE]
+    }
+    assert metrics[("events_valid", ())] == 40
+    assert metrics[("dead_letters", ())] == 2
+    assert metrics[("redactions", (("kind", "EMAIL"),))] == 3
+    users = tables[TOP_USERS_TABLE]
+    assert [u["rank"] for u in users] == [1, 2, 3, 4]
+    assert all(u["requests"] == 10 for u in users)
+
+
+def test_status_rows_are_published_for_each_rule(monitor: StreamMonitor) -> None:
+    monitor.observe(rows(10))
+    status = monitor.status(NOW_MS)
+    assert status is not None
+    decoded = decode_alerts_record(status)["llm_slo_status"]
+    assert {r["slo"] for r in decoded} == {"bot-availability"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(b"", "empty"), (b"[]", "marker None"), (encode_tables({})[:-1], "not JSON")],
+)
+def test_bad_tables_records_are_named(value: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        decode_tables(value)
+
+
+def test_no_slo_file_means_no_evaluator() -> None:
+    monitor = StreamMonitor(RecordAnalytics(), None, instance="x", started_ms=0)
+    assert monitor.status(NOW_MS) is None and monitor.alerts(NOW_MS) == []
