@@ -44,6 +44,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from sinks.batching import Chunk, PendingBatches
+from sinks.health import DEFAULT_METRICS_INTERVAL_S, SinkHealthPublisher
 from sinks.migrate import apply_migrations
 from sinks.routes import Route, TablesRoute, dead_letter_row, default_routes
 from sinks.rows import insert_groups
@@ -95,6 +96,7 @@ class SinkConfig:
     retry_max_s: float = DEFAULT_RETRY_MAX_S
     close_timeout_s: float = DEFAULT_CLOSE_TIMEOUT_S
     heartbeat_path: Path | None = None
+    metrics_interval_s: float = DEFAULT_METRICS_INTERVAL_S
     migrate: bool = True  # apply the schema migrations when run() starts
 
     def __post_init__(self) -> None:
@@ -147,6 +149,7 @@ class ClickHouseSink:
         self._paused = False
         self._newly_assigned: list[TopicPartition] = []
         self._heartbeat_warned = False
+        self._health = SinkHealthPublisher(client, config.database, config.metrics_interval_s)
 
     def stats(self) -> SinkStats:
         return self._stats.snapshot()
@@ -171,7 +174,9 @@ class ClickHouseSink:
                 self._poll(consumer, MAX_POLL_WAIT_S)
                 if self._flush_due():
                     self._flush(consumer)
+                self._health.maybe_publish(consumer, self.stats())
             self._final_flush(consumer)
+            self._health.publish(consumer, self.stats())
         finally:
             consumer.close()
             log.info("sink stopped: %s", self.stats())
