@@ -30,6 +30,10 @@ topics_app = typer.Typer(
     help="Create and inspect the pipeline's Kafka topics.", no_args_is_help=True
 )
 app.add_typer(topics_app, name="topics")
+dashboards_app = typer.Typer(
+    help="Grafana dashboards and alert rules as code.", no_args_is_help=True
+)
+app.add_typer(dashboards_app, name="dashboards")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -253,6 +257,49 @@ def demo(
     print_demo_summary(summary, console)
     if not summary.complete:
         raise typer.Exit(1)
+
+
+@dashboards_app.command("build")
+def dashboards_build() -> None:
+    """Regenerate dashboards/generated/*.json and the provisioned alert rules (deterministic)."""
+    from llmwatch.grafana import build_all_files
+
+    settings = _settings()
+    for path in build_all_files(settings.slo_file):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def snapshot(
+    dashboard: Annotated[
+        str, typer.Option(help="overview, cost, slos or pipeline (or a dashboard uid).")
+    ] = "overview",
+    from_: Annotated[
+        str, typer.Option("--from", help="Start: ISO time or now-<N>[smhd], e.g. now-1h.")
+    ] = "now-1h",
+    to: Annotated[str, typer.Option(help="End: ISO time or now.")] = "now",
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("snapshots"),
+    dsn: DsnOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Render a dashboard's panels to PNG files and one HTML page, without Grafana."""
+    from llmwatch.grafana import parse_time, write_snapshot
+    from sinks.clickhouse import connect
+
+    settings = _settings(clickhouse_dsn=dsn, data_dir=data_dir)
+    try:
+        start, end = parse_time(from_), parse_time(to)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    client = connect(settings.dsn)
+    try:
+        html, errors = write_snapshot(client, settings.database, dashboard, start, end, out)
+    finally:
+        client.close()
+    console.print(f"snapshot: {html}")
+    for error in errors:
+        err_console.print(f"[yellow]panel failed:[/yellow] {error}")
 
 
 def main() -> None:

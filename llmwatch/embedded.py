@@ -36,6 +36,7 @@ WORKER_STOP_GRACE_S: Final = 10.0
 # The demo's worker evaluates alerts and publishes snapshots often, so a short run shows them.
 DEMO_ALERT_INTERVAL_S: Final = 2.0
 DEMO_SNAPSHOT_INTERVAL_S: Final = 4.0
+DEMO_SNAPSHOTS: Final = ("overview", "slos")
 DEMO_SLO_FILE: Final = Path("config/slos.demo.yaml")
 
 
@@ -61,6 +62,8 @@ class DemoSummary:
     per_service: list[tuple[str, int]] = field(default_factory=list)
     per_model: list[tuple[str, str, int]] = field(default_factory=list)
     dlq_reasons: list[tuple[str, int]] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)
+    snapshot_errors: list[str] = field(default_factory=list)
     alerts: list[tuple[str, ...]] = field(default_factory=list)
     rate_limits: list[tuple[str, str, int, int]] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -265,6 +268,22 @@ def _read_alerts(client: Any, database: str, since: dict[str, int], summary: Dem
     ]
 
 
+def _write_snapshots(
+    client: Any, settings: Settings, started: datetime, summary: DemoSummary
+) -> None:
+    """Overview and SLO dashboards rendered to PNG + HTML (no Grafana needed)."""
+    from llmwatch.grafana import write_snapshot
+
+    start = started - timedelta(minutes=2)
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    for name in DEMO_SNAPSHOTS:
+        html, errors = write_snapshot(
+            client, settings.database, name, start, end, settings.data_dir / "snapshots"
+        )
+        summary.snapshots.append(str(html))
+        summary.snapshot_errors.extend(errors)
+
+
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> DemoSummary:
     """Run the whole pipeline on embedded parts and return what ClickHouse holds afterwards."""
     from sinks.clickhouse import connect
@@ -305,6 +324,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
             _read_alerts(
                 client, settings.database, {"since": int(started.timestamp() * 1000)}, summary
             )
+            _write_snapshots(client, settings, started, summary)
         finally:
             worker.stop(WORKER_STOP_GRACE_S)
             client.close()

@@ -50,6 +50,10 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
     for slo, rule, severity, state, burn, _ in summary.alerts:
         alerts.add_row(slo, rule, severity, state, burn)
     console.print(alerts if summary.alerts else "[yellow]no alerts fired[/yellow]")
+    for path in summary.snapshots:
+        console.print(f"snapshot: {path}")
+    for error in summary.snapshot_errors:
+        console.print(f"[yellow]snapshot panel failed:[/yellow] {error}")
     console.print(f"data kept in {summary.dsn} (query it: llmwatch sql 'SELECT ...')")
     if summary.complete:
         console.print("[green]complete:[/green] every accepted event is stored or dead-lettered")

@@ -24,7 +24,12 @@ READER_FILE = ROOT / "deploy" / "clickhouse" / "users.d" / "grafana-reader.xml"
 
 SERVICES = ("kafka", "clickhouse", "grafana", "worker", "sink")
 LLMWATCH_SERVICES = ("worker", "sink")
-REQUIRED_SECRETS = ("CLICKHOUSE_PASSWORD", "CLICKHOUSE_GRAFANA_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+REQUIRED_SECRETS = (
+    "CLICKHOUSE_PASSWORD",
+    "CLICKHOUSE_GRAFANA_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "LLMWATCH_ALERT_WEBHOOK_URL",
+)
 # Placeholder values for the compose run; clearly not real.
 TEST_SECRETS = {name: f"test-{name.lower().replace('_', '-')}" for name in REQUIRED_SECRETS}
 # The system logs the brief names; each must keep 3 days.

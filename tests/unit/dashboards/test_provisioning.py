@@ -106,10 +106,6 @@ def _env_names() -> set[str]:
     return {name for path in _files() for name in _ENV_RE.findall(_without_comments(path))}
 
 
-@pytest.mark.xfail(
-    reason="docker-compose.yml does not pass LLMWATCH_ALERT_WEBHOOK_URL to grafana yet (lead's file)",
-    strict=False,
-)
 def test_compose_gives_grafana_every_variable_the_provisioning_files_use() -> None:
     assert _env_names() - set(_grafana()["environment"]) == set()
 

@@ -39,7 +39,7 @@ def test_publish_writes_stats_rows(ch_client: Any) -> None:
     found = {(m, tuple(sorted(labels.items()))): v for m, labels, v in rows}
     assert found[("rows_written", (("table", "llm_calls"),))] == 70
     assert found[("insert_failures", ())] == 2
-    assert found[("insert_latency_ms", (("stat", "p99"),))] == 40.0
+    assert found[("insert_latency_ms", (("stat", "p99"), ("table", "all")))] == 40.0
 
 
 def test_a_failed_metrics_insert_is_skipped(ch_client: Any) -> None:
