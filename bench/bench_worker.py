@@ -129,7 +129,9 @@ def main() -> None:
             "events": events,
             "records": len(records),
             "events_per_record": BATCH,
-            "ceiling_consume_parse_events_per_s": round(ceiling(broker.bootstrap, layout.events, events)),
+            "ceiling_consume_parse_events_per_s": round(
+                ceiling(broker.bootstrap, layout.events, events)
+            ),
             "processor_events_per_s": round(processor_rate(records, events)),
             "worker_events_per_s": round(worker_rate(broker.bootstrap, layout, events, log_dir)),
             "cpu_count": os.cpu_count(),

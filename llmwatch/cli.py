@@ -269,6 +269,36 @@ def dashboards_build() -> None:
         console.print(f"wrote {path}")
 
 
+@dashboards_app.command("push")
+def dashboards_push(
+    url: Annotated[str, typer.Option(envvar="GRAFANA_URL", help="Grafana base URL [GRAFANA_URL].")],
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="GRAFANA_TOKEN", help="Service-account token [GRAFANA_TOKEN]."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(envvar="GRAFANA_USER", help="Basic-auth user.")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(envvar="GRAFANA_PASSWORD", help="Basic-auth password.")
+    ] = None,
+) -> None:
+    """Sync the llmwatch folder, dashboards and alert rule groups into a running Grafana."""
+    from dashboards.alert_rules import RULES_PATH
+    from dashboards.build import GENERATED_DIR
+    from dashboards.push import PushError, push_from_files
+
+    auth: str | tuple[str, str] | None = token
+    if auth is None and user is not None:
+        auth = (user, password or "")
+    try:
+        report = push_from_files(url, auth, GENERATED_DIR, RULES_PATH)
+    except PushError as exc:
+        err_console.print(f"[red]push failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(report.summary())
+
+
 @app.command()
 def snapshot(
     dashboard: Annotated[

@@ -51,16 +51,10 @@ def resolve_dashboard(name: str) -> str:
 
 def build_all_files(slo_file: Path) -> list[Path]:
     """Write the dashboards' JSON and the alert rules generated from ``slo_file``."""
+    from dashboards.alert_rules import RULES_PATH, write_rules
     from dashboards.build import write_all
 
-    written = list(write_all())
-    try:
-        from dashboards.alert_rules import RULES_PATH, write_rules
-    except ImportError:  # rules not built yet in this checkout
-        return written
-    write_rules(slo_file, RULES_PATH)
-    written.append(RULES_PATH)
-    return written
+    return [*write_all(), write_rules(slo_file, RULES_PATH)]
 
 
 def write_snapshot(

@@ -30,7 +30,6 @@ __all__ = ["DEFAULT_METRICS_INTERVAL_S", "SinkHealthPublisher"]
 log = logging.getLogger(__name__)
 
 DEFAULT_METRICS_INTERVAL_S: Final = 10.0
-WATERMARK_TIMEOUT_S: Final = 0.5
 PROCESS: Final = "sink"
 
 Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -65,7 +64,9 @@ def _lag_metrics(consumer: Consumer) -> Metrics:
         return metrics
     for tp in positions:
         try:
-            _, high = consumer.get_watermark_offsets(tp, timeout=WATERMARK_TIMEOUT_S, cached=False)
+            # Cached: the high watermark from the last fetch response, without a broker round trip
+            # (a synchronous ListOffsets per partition would stall the sink's loop).
+            _, high = consumer.get_watermark_offsets(tp, cached=True)
         except Exception as exc:
             log.debug("no watermark for %s[%d]: %s", tp.topic, tp.partition, exc)
             continue

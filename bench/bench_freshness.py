@@ -1,0 +1,129 @@
+"""End-to-end freshness: from emit to the row being visible in ClickHouse, at a stated rate.
+
+Reproduce: ``TZ=UTC .venv/bin/python -m bench.bench_freshness [--rate 5000 --seconds 30]``.
+Writes ``bench/results/freshness.json``.
+
+Runs the embedded pipeline (Tansu, the Faust worker as a subprocess, the sink in this process on chdb)
+with the SDK emitting at ``--rate`` events/s. The events are generated before the timed phase (so the
+simulator does not compete for the two cores), with timestamps laid out over the run; each is emitted
+when its ``end_time`` arrives. Freshness of a call row is ``ingested_at - sent_at`` (SDK send to row
+visible); of a 1-minute rollup row ``ingested_at - max_sent_at`` (its newest event). Both are computed
+in ClickHouse after the run. The SDK adds up to its 0.2 s flush interval before ``sent_at``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from llmwatch.broker import TansuBroker
+from llmwatch.embedded import build_sink
+from llmwatch.processes import ChildProcess
+from llmwatch.settings import Settings
+from producers.sdk import Publisher
+from producers.simulator import Simulator, default_scenario
+from sinks.clickhouse import connect
+from streams.admin import ensure_topics
+
+RESULTS: Final = Path(__file__).parent / "results"
+QUANTILES: Final = "quantiles(0.5, 0.9, 0.99)"
+
+
+def _quantiles(client: Any, sql: str, since_ms: int) -> list[float]:
+    row = client.query(sql, parameters={"since": since_ms}).result_rows[0]
+    return [round(float(v), 1) for v in row[0]] + [int(row[1])]
+
+
+def run(rate: float, seconds: float, commit_s: float, flush_s: float) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix="llmwatch-fresh-"))
+    events = int(rate * seconds)
+    with TansuBroker() as broker:
+        settings = Settings(
+            bootstrap=broker.bootstrap, data_dir=data_dir, sink_flush_interval_s=0.5
+        )
+        ensure_topics(broker.bootstrap, settings.layout.specs())
+        env = {"LLMWATCH_BOOTSTRAP": broker.bootstrap, "LLMWATCH_DATA_DIR": str(data_dir),
+               "LLMWATCH_LOG_LEVEL": "WARNING", "LLMWATCH_STORE": "memory://",
+               "LLMWATCH_COMMIT_INTERVAL_S": str(commit_s)}  # fmt: skip
+        worker = ChildProcess("worker", ["worker"], env, data_dir / "worker.log").start()
+        client = connect(settings.dsn)
+        sink = build_sink(settings, client)
+        stop = threading.Event()
+        thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+        thread.start()
+        begin = datetime.now(UTC) + timedelta(seconds=10)
+        planned = sorted(
+            Simulator(5, default_scenario()).events(
+                events, begin, begin + timedelta(seconds=seconds)
+            ),
+            key=lambda e: e.end_time,
+        )
+        time.sleep(max((begin - datetime.now(UTC)).total_seconds(), 0))  # the worker joins
+        started_ms = time.time_ns() // 1_000_000
+        publisher = Publisher(broker.bootstrap, settings.layout.events)
+        for event in planned:
+            wait = (event.end_time - datetime.now(UTC)).total_seconds()
+            if wait > 0.001:
+                time.sleep(wait)
+            publisher.emit(event)
+        publisher.flush(30)
+        deadline = time.monotonic() + 60
+        while sink.stats().written("llm_calls") < events and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # the rollups of the last records
+        stop.set()
+        thread.join(30)
+        worker.stop()
+        calls = _quantiles(
+            client,
+            f"SELECT {QUANTILES}(toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli("
+            "sent_at)), count() FROM llmwatch.llm_calls FINAL "
+            "WHERE sent_at >= fromUnixTimestamp64Milli({since:Int64})",
+            started_ms,
+        )
+        rollups = _quantiles(
+            client,
+            f"SELECT {QUANTILES}(toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli("
+            "max_sent_at)), count() FROM llmwatch.llm_rollup_1m FINAL "
+            "WHERE max_sent_at >= fromUnixTimestamp64Milli({since:Int64})",
+            started_ms,
+        )
+        client.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return {
+        "rate_events_per_s": rate,
+        "seconds": seconds,
+        "worker_commit_interval_s": commit_s,
+        "sink_flush_interval_s": flush_s,
+        "events_emitted": events,
+        "call_rows": calls[3],
+        "call_freshness_ms_p50_p90_p99": calls[:3],
+        "rollup_rows": rollups[3],
+        "rollup_freshness_ms_p50_p90_p99": rollups[:3],
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=float, default=5_000.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--commit-interval", type=float, default=0.5, help="worker, seconds")
+    parser.add_argument("--sink-flush", type=float, default=0.5, help="sink, seconds")
+    args = parser.parse_args()
+    results = run(args.rate, args.seconds, args.commit_interval, args.sink_flush)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "freshness.json").write_text(json.dumps(results, indent=2) + "\n")
+    for key, value in results.items():
+        print(f"{key:34} {value}")
+
+
+if __name__ == "__main__":
+    main()
