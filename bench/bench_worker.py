@@ -32,10 +32,13 @@ from producers.wire import encode_batch_raw, split_record
 from streams.admin import ensure_topics
 from streams.analytics import RecordAnalytics
 from streams.ingest import SourcePosition
+from streams.monitor import StreamMonitor
 from streams.pipeline import RecordProcessor
+from streams.slo import load_slo_file
 from streams.topics import TopicLayout
 
 RESULTS: Final = Path(__file__).parent / "results"
+SLO_FILE: Final = Path(__file__).parent.parent / "config" / "slos.yaml"
 BATCH: Final = 500
 
 
@@ -74,11 +77,15 @@ def ceiling(bootstrap: str, topic: str, expected_events: int) -> float:
 
 
 def processor_rate(records: list[bytes], events: int) -> float:
-    processor = RecordProcessor(RecordAnalytics())
+    """The worker's per-record work without Faust: processing plus the stream monitor."""
+    analytics = RecordAnalytics()
+    processor = RecordProcessor(analytics)
     now_ms = time.time_ns() // 1_000_000
+    monitor = StreamMonitor(analytics, load_slo_file(SLO_FILE), instance="bench", started_ms=now_ms)
     started = time.perf_counter()
     for offset, record in enumerate(records):
-        processor.process(record, SourcePosition("bench", 0, offset), now_ms)
+        out = processor.process(record, SourcePosition("bench", 0, offset), now_ms)
+        monitor.observe(out.rows)
     return events / (time.perf_counter() - started)
 
 
@@ -90,6 +97,7 @@ def worker_rate(bootstrap: str, layout: TopicLayout, events: int, log_dir: Path)
         "LLMWATCH_DATA_DIR": str(log_dir),
         "LLMWATCH_LOG_LEVEL": "WARNING",
         "LLMWATCH_WORKER_ID": f"bench-{time.time_ns()}",
+        "LLMWATCH_SLO_FILE": str(SLO_FILE),
     }
     worker = ChildProcess("worker", ["worker"], env, log_dir / "worker.log").start()
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{time.time_ns()}",

@@ -40,7 +40,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from streams.alerts import AlertEvent, AlertState, alert_id_for
-from streams.slo import MINUTE_MS, BurnRule, CostSli, Slo, SloFile, floor_minute
+from streams.slo import (
+    MINUTE_MS,
+    SELECTOR_COLUMNS,
+    BurnRule,
+    CostSli,
+    Slo,
+    SloFile,
+    floor_minute,
+)
 from streams.slo_windows import Row, SloWindows, WindowMeasure
 
 __all__ = [
@@ -52,6 +60,9 @@ __all__ = [
 ]
 
 DEFAULT_MAX_FUTURE_MS: Final = 5 * MINUTE_MS
+# The row columns a selector can test (SELECTOR_COLUMNS plus the model, matched on either model field).
+_MATCH_COLUMNS: Final = (*SELECTOR_COLUMNS.values(), "request_model", "response_model")
+MAX_MATCH_CACHE: Final = 65_536
 Clock = Callable[[], int]  # epoch ms
 
 
@@ -96,6 +107,8 @@ class BurnRateEvaluator:
         self._clock = clock
         self._max_future_ms = max_future_ms
         self._states = [SloWindows(slo) for slo in slo_file.slos]
+        # Which states a row's dimensions select, cached per distinct dimension tuple (bounded).
+        self._matching: dict[tuple[Any, ...], tuple[SloWindows, ...]] = {}
         self._fired_at: dict[tuple[str, str], int] = {}  # (slo, rule) -> fired_at while firing
         self._watermark: int | None = None
         self._lateness_floor: int | None = None
@@ -122,9 +135,7 @@ class BurnRateEvaluator:
         self._observed += 1
         bucket = row["start_time"] // MINUTE_MS * MINUTE_MS
         late = False
-        for state in self._states:
-            if not state.matches(row):
-                continue
+        for state in self._states_for(row):
             state.matched += 1
             if state.horizon is not None and bucket <= state.horizon:
                 state.late += 1
@@ -132,6 +143,15 @@ class BurnRateEvaluator:
             else:
                 state.add(bucket, row)
         self._late += late
+
+    def _states_for(self, row: Row) -> tuple[SloWindows, ...]:
+        key = tuple(row[column] for column in _MATCH_COLUMNS)
+        found = self._matching.get(key)
+        if found is None:
+            if len(self._matching) >= MAX_MATCH_CACHE:
+                self._matching.clear()
+            found = self._matching[key] = tuple(s for s in self._states if s.matches(row))
+        return found
 
     def observe_many(self, rows: Iterable[Row]) -> None:
         for row in rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
 
 from producers.wire import encode_batch
 from sinks.migrate import apply_migrations
@@ -19,12 +17,16 @@ from sinks.stats import SinkStats
 from sinks.writer import ClickHouseSink, SinkConfig
 from streams.admin import ensure_topics
 from streams.topics import TopicLayout
+from tests.integration.kafka_io import committed, produce
+from tests.integration.pipeline_harness import RunningSink
 from tests.unit.sinks.factories import call_rows, dead_letter
+
+# Helpers test_sink_rebalance imports from here (generic ones: kafka_io, pipeline_harness).
+__all__ = ["DB", "RunningSink", "call_records", "committed", "count", "produce", "wait_for"]
 
 DB = "sink_it"
 WAIT_S = 45.0  # generous: a consumer group join on Tansu alone takes ~3 s
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: nothing committed
-Positions = dict[tuple[str, int], int]
 
 
 @pytest.fixture()
@@ -40,35 +42,6 @@ def client(ch_client: Any) -> Any:
     return ch_client
 
 
-def produce(bootstrap: str, records: list[tuple[str, int, bytes]]) -> Positions:
-    """Produce (topic, partition, value) records; return the end position of each partition."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    positions: Positions = {}
-    errors: list[Any] = []
-
-    def delivered(err: Any, msg: Any) -> None:
-        if err is not None:
-            errors.append(err)
-            return
-        key = (msg.topic(), msg.partition())
-        positions[key] = max(positions.get(key, 0), msg.offset() + 1)
-
-    for topic, partition, value in records:
-        producer.produce(topic, value, partition=partition, on_delivery=delivered)
-    assert producer.flush(15) == 0
-    assert errors == []
-    return positions
-
-
-def committed(bootstrap: str, group: str, partitions: list[tuple[str, int]]) -> Positions:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        result = consumer.committed([TopicPartition(t, p) for t, p in partitions], timeout=10)
-        return {(tp.topic, tp.partition): tp.offset for tp in result}
-    finally:
-        consumer.close()
-
-
 def wait_for(sink: ClickHouseSink, condition: Callable[[SinkStats], bool], what: str) -> SinkStats:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -77,19 +50,6 @@ def wait_for(sink: ClickHouseSink, condition: Callable[[SinkStats], bool], what:
             return stats
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}; stats: {sink.stats()}")
-
-
-class RunningSink:
-    def __init__(self, sink: ClickHouseSink) -> None:
-        self.sink = sink
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=sink.run, args=(self.stop_event,), daemon=True)
-
-    def stop(self) -> SinkStats:
-        self.stop_event.set()
-        self.thread.join(WAIT_S)
-        assert not self.thread.is_alive(), "sink did not stop"
-        return self.sink.stats()
 
 
 @pytest.fixture()

@@ -1,0 +1,41 @@
+"""Fixtures for the integration tests (helpers live in ``tests.integration.pipeline_harness``).
+
+- ``processes``: a :class:`ProcessGroup` for ``llmwatch worker`` / ``llmwatch sink`` subprocesses. If
+  the test fails, the tail of each process log is added to the failure report; at teardown every
+  process still running is stopped (SIGTERM, then SIGKILL after the grace period).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pipeline_harness import ProcessGroup
+
+__all__ = ["processes"]
+
+GROUP: pytest.StashKey[ProcessGroup] = pytest.StashKey()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the process log tails to a failed test's report."""
+    report = yield
+    group = item.stash.get(GROUP, None)
+    if report.failed and group is not None:
+        report.sections.append(("llmwatch process logs", group.tails()))
+    return report
+
+
+@pytest.fixture()
+def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ProcessGroup]:
+    group = ProcessGroup(tmp_path / "logs")
+    request.node.stash[GROUP] = group
+    try:
+        yield group
+    finally:
+        group.stop_all()
