@@ -13,11 +13,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    LLMWATCH_DATA_DIR=/var/lib/llmwatch
+    LLMWATCH_DATA_DIR=/var/lib/llmwatch \
+    LLMWATCH_SLO_FILE=/etc/llmwatch/slos.yaml
 RUN groupadd --system --gid 10001 llmwatch \
     && useradd --system --uid 10001 --gid llmwatch --home-dir /var/lib/llmwatch --no-create-home \
         --shell /usr/sbin/nologin llmwatch \
     && install -d -o llmwatch -g llmwatch -m 0750 /var/lib/llmwatch
+# The SLO file and price-override example; compose mounts ./config over this to change SLOs live.
+COPY --from=build /src/config /etc/llmwatch
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --root-user-action=ignore /tmp/wheels/*.whl && rm -rf /tmp/wheels
 USER llmwatch:llmwatch
