@@ -89,7 +89,9 @@ def processor_rate(records: list[bytes], events: int) -> float:
     return events / (time.perf_counter() - started)
 
 
-def worker_rate(bootstrap: str, layout: TopicLayout, events: int, log_dir: Path) -> float:
+def worker_rate(
+    bootstrap: str, layout: TopicLayout, events: int, log_dir: Path, compression: str
+) -> float:
     env = {
         "LLMWATCH_BOOTSTRAP": bootstrap,
         "LLMWATCH_TOPIC_PREFIX": layout.prefix,
@@ -98,6 +100,7 @@ def worker_rate(bootstrap: str, layout: TopicLayout, events: int, log_dir: Path)
         "LLMWATCH_LOG_LEVEL": "WARNING",
         "LLMWATCH_WORKER_ID": f"bench-{time.time_ns()}",
         "LLMWATCH_SLO_FILE": str(SLO_FILE),
+        "LLMWATCH_WORKER_COMPRESSION": compression,
     }
     worker = ChildProcess("worker", ["worker"], env, log_dir / "worker.log").start()
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{time.time_ns()}",
@@ -125,6 +128,7 @@ def worker_rate(bootstrap: str, layout: TopicLayout, events: int, log_dir: Path)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--compression", default="lz4", help="the worker's output compression")
     args = parser.parse_args()
     records = make_records(args.events)
     events = sum(len(orjson.loads(r)["events"]) for r in records)
@@ -141,7 +145,10 @@ def main() -> None:
                 ceiling(broker.bootstrap, layout.events, events)
             ),
             "processor_events_per_s": round(processor_rate(records, events)),
-            "worker_events_per_s": round(worker_rate(broker.bootstrap, layout, events, log_dir)),
+            "worker_compression": args.compression,
+            "worker_events_per_s": round(
+                worker_rate(broker.bootstrap, layout, events, log_dir, args.compression)
+            ),
             "cpu_count": os.cpu_count(),
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }

@@ -49,6 +49,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         redact_text=settings.redact_text,
         heartbeat_path=settings.heartbeat_path("worker"),
         alert_interval_s=settings.alert_interval_s,
+        compression=None if settings.worker_compression == "none" else settings.worker_compression,
         snapshot_interval_s=settings.snapshot_interval_s,
     )
 

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     slo_file: Path = Field(
         default=Path("config/slos.yaml"), description="The SLO and budget file (YAML)."
     )
+    worker_compression: Literal["none", "lz4", "zstd", "gzip"] = Field(
+        default="lz4",
+        description="Compression of the worker's output records (none saves CPU on a local broker).",
+    )
     alert_interval_s: float = Field(
         default=10.0, gt=0, description="How often the worker evaluates SLO burn-rate alerts."
     )

@@ -55,6 +55,7 @@ class WorkerConfig:
     topic_allow_declare: bool = True
     redact_text: bool = True
     heartbeat_path: Path | None = None
+    compression: str | None = "lz4"  # of the worker's output records; None on loopback
     alert_interval_s: float = 10.0
     snapshot_interval_s: float = 60.0
 
@@ -112,7 +113,7 @@ def _faust_settings(config: WorkerConfig) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "consumer_max_fetch_size": MAX_RECORD_BYTES,
         "producer_max_request_size": MAX_RECORD_BYTES,
-        "producer_compression_type": "lz4",
+        "producer_compression_type": config.compression,
         "autodiscover": False,
         "web_in_thread": False,
         **web,
