@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -81,7 +79,6 @@ RULES_PATH: Final = (
     Path(__file__).resolve().parent / "provisioning" / "alerting" / "llmwatch-rules.yaml"
 )
 DEFAULT_SLO_PATH: Final = ROOT / "config" / "slos.yaml"
-FILE_MODE: Final = 0o644
 FOLDER: Final = "llmwatch"  # title and uid (dashboards/provisioning/dashboards/llmwatch.yaml)
 ORG_ID: Final = 1
 GROUP_INTERVAL_S: Final = 60
@@ -389,18 +386,6 @@ def render_rules(doc: Json, source: str) -> str:
     return FILE_HEADER.format(source=source) + body
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; Grafana's container user must read it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_rules(slo_path: Path = DEFAULT_SLO_PATH, out_path: Path = RULES_PATH) -> Path:
     """Generate the rules of the SLO file at ``slo_path`` into ``out_path`` (atomic replace)."""
     slo_path, out_path = Path(slo_path), Path(out_path)
@@ -408,5 +393,7 @@ def write_rules(slo_path: Path = DEFAULT_SLO_PATH, out_path: Path = RULES_PATH) 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     resolved = slo_path.resolve()
     source = str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else resolved.name
-    _write_atomic(out_path, render_rules(to_provisioning(groups), source))
+    from dashboards.build import write_atomic  # late: dashboards.build may import this module
+
+    write_atomic(out_path, render_rules(to_provisioning(groups), source))
     return out_path

@@ -93,7 +93,8 @@ def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically, readable by Grafana's container user."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -112,6 +113,6 @@ def write_all(out_dir: Path = GENERATED_DIR) -> list[Path]:
     paths = []
     for uid, doc in sorted(build_all().items()):
         path = out_dir / f"{uid}.json"
-        _write_atomic(path, render(doc))
+        write_atomic(path, render(doc))
         paths.append(path)
     return paths

@@ -28,7 +28,7 @@ from streams.periodic import (
     PIPELINE_METRICS_TABLE,
     TOP_USERS_FIELDS,
     TOP_USERS_TABLE,
-    decode_tables,
+    decode_snapshot,
 )
 from streams.records import DeadLetter, decode_dead_letter
 from streams.rollups import (
@@ -80,7 +80,7 @@ class Route:
 class TablesRoute:
     """Records of one topic carry rows for several tables (e.g. the worker's per-record rollups)."""
 
-    decode_tables: Callable[[bytes | None], dict[str, list[Row]]]
+    decode_snapshot: Callable[[bytes | None], dict[str, list[Row]]]
     columns: Mapping[str, tuple[str, ...]]
 
     @property
@@ -92,7 +92,7 @@ class TablesRoute:
         return "+".join(self.columns)
 
     def split(self, value: bytes | None) -> dict[str, list[Row]]:
-        decoded = self.decode_tables(value)
+        decoded = self.decode_snapshot(value)
         unknown = set(decoded) - set(self.columns)
         if unknown:
             raise ValueError(f"record has rows for unrouted tables {sorted(unknown)!r}")
@@ -154,7 +154,7 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
             decode_alerts_record, {ALERTS_TABLE: ALERT_FIELDS, SLO_STATUS_TABLE: SLO_STATUS_FIELDS}
         ),
         layout.metrics: TablesRoute(
-            decode_tables,
+            decode_snapshot,
             {PIPELINE_METRICS_TABLE: PIPELINE_METRIC_FIELDS, TOP_USERS_TABLE: TOP_USERS_FIELDS},
         ),
     }

@@ -23,7 +23,7 @@ from streams.burnrate import BurnRateEvaluator
 from streams.periodic import (
     PIPELINE_METRICS_TABLE,
     TOP_USERS_TABLE,
-    encode_tables,
+    encode_snapshot,
     lifecycle_alert,
     metric_rows,
     top_user_rows,
@@ -96,7 +96,7 @@ class StreamMonitor:
 
     def snapshot(self, now_ms: int) -> bytes:
         """Pipeline metrics and the top-K users, as one tables record for the metrics topic."""
-        return encode_tables(
+        return encode_snapshot(
             {
                 PIPELINE_METRICS_TABLE: metric_rows(
                     PROCESS, self.instance, self.started_ms, now_ms, self._metrics()

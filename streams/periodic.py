@@ -11,28 +11,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-import orjson
-
 from streams.alerts import AlertEvent, AlertState, alert_id_for
 from streams.deprecation import ModelLifecycle
+from streams.tables import decode_tables, encode_tables
 from streams.topk import TopUser
 
 __all__ = [
     "LIFECYCLE_SLO",
     "PIPELINE_METRICS_TABLE",
     "PIPELINE_METRIC_FIELDS",
-    "TABLES_MARKER",
+    "SNAPSHOT_KIND",
     "TOP_USERS_FIELDS",
     "TOP_USERS_TABLE",
-    "decode_tables",
-    "encode_tables",
+    "decode_snapshot",
+    "encode_snapshot",
     "lifecycle_alert",
     "metric_rows",
     "top_user_rows",
 ]
 
-TABLES_MARKER: Final = "llmwatch_tables"
-TABLES_VERSION: Final = 1
+SNAPSHOT_KIND: Final = "snapshot"
 PIPELINE_METRICS_TABLE: Final = "llm_pipeline_metrics"
 TOP_USERS_TABLE: Final = "llm_top_users"
 PIPELINE_METRIC_FIELDS: Final[tuple[str, ...]] = (
@@ -62,25 +60,13 @@ MINUTE_MS: Final = 60_000
 Metrics = Mapping[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def encode_tables(tables: Mapping[str, list[dict[str, Any]]]) -> bytes:
-    return orjson.dumps({TABLES_MARKER: TABLES_VERSION, "tables": dict(tables)})
+def encode_snapshot(tables: Mapping[str, list[dict[str, Any]]]) -> bytes:
+    return encode_tables(SNAPSHOT_KIND, tables)
 
 
-def decode_tables(value: bytes | None) -> dict[str, list[dict[str, Any]]]:
+def decode_snapshot(value: bytes | None) -> dict[str, list[dict[str, Any]]]:
     """Rows per table of one ``metrics`` record; raises ValueError naming what is wrong."""
-    if not value:
-        raise ValueError("empty metrics record")
-    try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"metrics record is not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get(TABLES_MARKER) != TABLES_VERSION:
-        marker = doc.get(TABLES_MARKER) if isinstance(doc, dict) else None
-        raise ValueError(f"not a version-{TABLES_VERSION} tables record (marker {marker!r})")
-    tables = doc.get("tables")
-    if not isinstance(tables, dict):
-        raise ValueError(f"tables record needs an object under 'tables', got {tables!r:.80}")
-    return tables
+    return decode_tables(value, SNAPSHOT_KIND)
 
 
 def metric_rows(

@@ -20,13 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import orjson
-
 from streams.sketches import LatencySketch
+from streams.tables import decode_tables, encode_tables
 
 __all__ = [
     "ROLLUP_1M_FIELDS",
-    "ROLLUP_ENVELOPE_MARKER",
     "ROLLUP_TABLE",
     "TENANT_COST_1M_FIELDS",
     "TENANT_COST_TABLE",
@@ -44,8 +42,6 @@ __all__ = [
 ROLLUP_TABLE: Final = "llm_rollup_1m"
 USER_COST_TABLE: Final = "llm_user_cost_1h"
 TENANT_COST_TABLE: Final = "llm_tenant_cost_1m"
-ROLLUP_ENVELOPE_MARKER: Final = "llmwatch_rollups"
-ROLLUP_ENVELOPE_VERSION: Final = 1
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 3_600_000
 RATE_LIMIT_STATUS: Final = 429
@@ -234,72 +230,60 @@ def _rollup_row(key: tuple[Any, ...], group: _Group, partition: int, offset: int
     return row
 
 
-def _user_costs(
-    rows: Iterable[Mapping[str, Any]], partition: int, offset: int
+_COST_SUMS: Final = (
+    "requests",
+    "errors",
+    "cost_usd",
+    "unpriced_requests",
+    "input_tokens",
+    "output_tokens",
+)
+
+
+def _cost_sums(
+    rows: Iterable[Mapping[str, Any]],
+    key_of: Callable[[Mapping[str, Any]], tuple[Any, ...] | None],
+    key_names: tuple[str, ...],
+    fields: tuple[str, ...],
+    partition: int,
+    offset: int,
 ) -> list[dict[str, Any]]:
-    users: dict[tuple[int, str, str], list[float]] = {}
+    """Requests, errors, cost and tokens summed per key (rows whose key is None are skipped)."""
+    sums: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        if not row["user_id"]:
+        key = key_of(row)
+        if key is None:
             continue
-        key = (row["start_time"] // HOUR_MS * HOUR_MS, row["tenant_id"], row["user_id"])
-        acc = users.setdefault(key, [0, 0.0, 0, 0])
-        acc[0] += 1
-        acc[1] += row["cost_usd"] or 0.0
-        acc[2] += row["input_tokens"]
-        acc[3] += row["output_tokens"]
-    return [
-        {
-            "hour_start": hour,
-            "tenant_id": tenant,
-            "user_id": user,
-            "source_partition": partition,
-            "source_offset": offset,
-            "requests": int(acc[0]),
-            "cost_usd": float(acc[1]),
-            "input_tokens": int(acc[2]),
-            "output_tokens": int(acc[3]),
-        }
-        for (hour, tenant, user), acc in users.items()
-    ]
-
-
-def _tenant_costs(
-    rows: Iterable[Mapping[str, Any]], partition: int, offset: int
-) -> list[dict[str, Any]]:
-    tenants: dict[tuple[int, str, str, str], list[float]] = {}
-    for row in rows:
-        key = (
-            row["start_time"] // MINUTE_MS * MINUTE_MS,
-            row["tenant_id"],
-            row["service"],
-            row["environment"],
-        )
-        acc = tenants.setdefault(key, [0, 0, 0.0, 0, 0, 0])
-        acc[0] += 1
-        acc[1] += row["status"] == "error"
+        acc = sums.get(key)
+        if acc is None:
+            acc = sums[key] = dict.fromkeys(_COST_SUMS, 0)
+            acc["cost_usd"] = 0.0
+        acc["requests"] += 1
+        acc["errors"] += row["status"] == "error"
         if row["cost_usd"] is None:
-            acc[3] += 1
+            acc["unpriced_requests"] += 1
         else:
-            acc[2] += row["cost_usd"]
-        acc[4] += row["input_tokens"]
-        acc[5] += row["output_tokens"]
-    return [
-        {
-            "window_start": window,
-            "tenant_id": tenant,
-            "service": service,
-            "environment": environment,
-            "source_partition": partition,
-            "source_offset": offset,
-            "requests": int(acc[0]),
-            "errors": int(acc[1]),
-            "cost_usd": float(acc[2]),
-            "unpriced_requests": int(acc[3]),
-            "input_tokens": int(acc[4]),
-            "output_tokens": int(acc[5]),
-        }
-        for (window, tenant, service, environment), acc in tenants.items()
-    ]
+            acc["cost_usd"] += row["cost_usd"]
+        acc["input_tokens"] += row["input_tokens"]
+        acc["output_tokens"] += row["output_tokens"]
+    out = []
+    for key, acc in sums.items():
+        row_out: dict[str, Any] = dict(zip(key_names, key, strict=True))
+        row_out.update(source_partition=partition, source_offset=offset)
+        row_out.update(acc)
+        out.append({name: row_out[name] for name in fields})
+    return out
+
+
+def _user_key(row: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    if not row["user_id"]:
+        return None
+    return (row["start_time"] // HOUR_MS * HOUR_MS, row["tenant_id"], row["user_id"])
+
+
+def _tenant_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    minute = row["start_time"] // MINUTE_MS * MINUTE_MS
+    return (minute, row["tenant_id"], row["service"], row["environment"])
 
 
 def rollup_record(
@@ -336,21 +320,37 @@ def rollup_record(
         group.add(row)
     return RecordRollups(
         rollup_1m=[_rollup_row(k, g, partition, offset) for k, g in groups.items()],
-        user_cost_1h=_user_costs(rows, partition, offset),
-        tenant_cost_1m=_tenant_costs(rows, partition, offset),
+        user_cost_1h=_cost_sums(
+            rows,
+            _user_key,
+            ("hour_start", "tenant_id", "user_id"),
+            USER_COST_1H_FIELDS,
+            partition,
+            offset,
+        ),
+        tenant_cost_1m=_cost_sums(
+            rows,
+            _tenant_key,
+            ("window_start", "tenant_id", "service", "environment"),
+            TENANT_COST_1M_FIELDS,
+            partition,
+            offset,
+        ),
     )
 
 
+ROLLUPS_KIND: Final = "rollups"
+
+
 def encode_rollups(rollups: RecordRollups) -> bytes:
-    """One ``rollups`` topic record: both tables' rows (sketch bin keys become JSON strings)."""
-    return orjson.dumps(
+    """One ``rollups`` topic record: the rows of all three tables (``streams.tables`` format)."""
+    return encode_tables(
+        ROLLUPS_KIND,
         {
-            ROLLUP_ENVELOPE_MARKER: ROLLUP_ENVELOPE_VERSION,
             ROLLUP_TABLE: rollups.rollup_1m,
             USER_COST_TABLE: rollups.user_cost_1h,
             TENANT_COST_TABLE: rollups.tenant_cost_1m,
         },
-        option=orjson.OPT_NON_STR_KEYS,
     )
 
 
@@ -360,23 +360,10 @@ def _int_keys(bins: Mapping[str, int]) -> dict[int, int]:
 
 def decode_rollups(value: bytes | None) -> dict[str, list[dict[str, Any]]]:
     """Rows per table from one ``rollups`` record; raises ValueError naming what is wrong."""
-    if not value:
-        raise ValueError("empty rollups record")
-    try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"rollups record is not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get(ROLLUP_ENVELOPE_MARKER) != ROLLUP_ENVELOPE_VERSION:
-        marker = doc.get(ROLLUP_ENVELOPE_MARKER) if isinstance(doc, dict) else None
-        raise ValueError(
-            f"not a version-{ROLLUP_ENVELOPE_VERSION} rollups record (marker {marker!r})"
-        )
-    rollups: list[dict[str, Any]] = doc.get(ROLLUP_TABLE, [])
-    for row in rollups:
+    tables = decode_tables(value, ROLLUPS_KIND)
+    for row in tables.get(ROLLUP_TABLE, []):
         for prefix in ("latency", "ttft", "tokens_per_s"):
             row[f"{prefix}_bins"] = _int_keys(row[f"{prefix}_bins"])
     return {
-        ROLLUP_TABLE: rollups,
-        USER_COST_TABLE: doc.get(USER_COST_TABLE, []),
-        TENANT_COST_TABLE: doc.get(TENANT_COST_TABLE, []),
+        table: tables.get(table, []) for table in (ROLLUP_TABLE, USER_COST_TABLE, TENANT_COST_TABLE)
     }

@@ -8,12 +8,19 @@ loader that keeps dates as strings (so pydantic checks them and shows a bad one 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Any, Final, Protocol
 
 import yaml
 from pydantic import ValidationError
 
-__all__ = ["describe_errors", "read_mapping", "shown"]
+__all__ = [
+    "ProviderModelEntry",
+    "describe_errors",
+    "read_mapping",
+    "require_unique_entries",
+    "shown",
+]
 
 MAX_SHOWN_VALUE_CHARS: Final = 80
 _YAML_TIMESTAMP_TAG: Final = "tag:yaml.org,2002:timestamp"
@@ -70,3 +77,18 @@ def describe_errors(source: str, what: str, raw: dict[str, Any], error: Validati
         field_text = f" {field}:" if field else ""
         lines.append(f"{where}:{field_text} {item['msg']}, got {shown(item['input'])}")
     return f"{source}: invalid {what}: " + "; ".join(lines)
+
+
+class ProviderModelEntry(Protocol):
+    provider: str
+    model: str
+
+
+def require_unique_entries(entries: Iterable[ProviderModelEntry]) -> None:
+    """Raise ValueError naming the first (provider, model) pair listed twice (case-insensitive)."""
+    seen: set[tuple[str, str]] = set()
+    for entry in entries:
+        key = (entry.provider.lower(), entry.model.lower())
+        if key in seen:
+            raise ValueError(f"duplicate entry for provider={key[0]!r}, model={key[1]!r}")
+        seen.add(key)

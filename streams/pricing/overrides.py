@@ -42,7 +42,7 @@ from typing import Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from streams.pricing.files import describe_errors, read_mapping
+from streams.pricing.files import describe_errors, read_mapping, require_unique_entries
 from streams.pricing.naming import NamePattern, canonical_provider
 from streams.pricing.rates import TokenRates
 
@@ -155,12 +155,7 @@ class PriceOverrideFile(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        seen: set[tuple[str, str]] = set()
-        for entry in self.models:
-            key = (entry.provider.lower(), entry.model.lower())
-            if key in seen:
-                raise ValueError(f"duplicate entry for provider={key[0]!r}, model={key[1]!r}")
-            seen.add(key)
+        require_unique_entries(self.models)
         return self
 
 

@@ -16,9 +16,10 @@ from streams.periodic import (
     LIFECYCLE_SLO,
     PIPELINE_METRICS_TABLE,
     TOP_USERS_TABLE,
-    decode_tables,
-    encode_tables,
+    decode_snapshot,
+    encode_snapshot,
 )
+from streams.rollups import RecordRollups, encode_rollups
 from streams.slo import parse_slo_file
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -86,7 +87,7 @@ def test_snapshot_carries_metrics_and_top_users(monitor: StreamMonitor) -> None:
     batch = rows(40)
     monitor.counters.count(len(batch), 2, {"EMAIL": 3})
     monitor.observe(batch)
-    tables = decode_tables(monitor.snapshot(NOW_MS))
+    tables = decode_snapshot(monitor.snapshot(NOW_MS))
     metrics = {
         (m["metric"], tuple(sorted(m["labels"].items()))): m["value"]
         for m in tables[PIPELINE_METRICS_TABLE]
@@ -109,11 +110,16 @@ def test_status_rows_are_published_for_each_rule(monitor: StreamMonitor) -> None
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [(b"", "empty"), (b"[]", "marker None"), (encode_tables({})[:-1], "not JSON")],
+    [
+        (b"", "empty"),
+        (b"[]", "marker None"),
+        (encode_snapshot({})[:-1], "not JSON"),
+        (encode_rollups(RecordRollups([], [])), "expected a snapshot record, got kind 'rollups'"),
+    ],
 )
 def test_bad_tables_records_are_named(value: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        decode_tables(value)
+        decode_snapshot(value)
 
 
 def test_no_slo_file_means_no_evaluator() -> None:
