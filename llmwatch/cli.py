@@ -77,13 +77,17 @@ def broker(
     settings = _settings(bootstrap=f"127.0.0.1:{port}")
     _logging(settings)
     from llmwatch.broker import start_broker
+    from streams.topics import faust_internal_specs
 
-    running = start_broker(engine, port=port, specs=settings.layout.specs())
+    specs = settings.layout.specs() + faust_internal_specs(settings.worker_id)
+    running = start_broker(engine, port=port, specs=specs)
     if create_topics:
         from streams.admin import ensure_topics
 
         ensure_topics(running.bootstrap, settings.layout.specs())
     console.print(f"[green]{engine} broker ready[/green] on {running.bootstrap} (Ctrl-C to stop)")
+    if engine == "mock":
+        console.print("mock cluster: run the worker with LLMWATCH_DECLARE_TOPICS=false")
     try:
         running.wait()
     except KeyboardInterrupt:

@@ -47,6 +47,7 @@ def worker_config(settings: Settings) -> WorkerConfig:
         commit_interval_s=settings.commit_interval_s,
         web_port=settings.web_port,
         redact_text=settings.redact_text,
+        topic_allow_declare=settings.declare_topics,
         heartbeat_path=settings.heartbeat_path("worker"),
         alert_interval_s=settings.alert_interval_s,
         compression=None if settings.worker_compression == "none" else settings.worker_compression,

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     slo_file: Path = Field(
         default=Path("config/slos.yaml"), description="The SLO and budget file (YAML)."
     )
+    declare_topics: bool = Field(
+        default=True,
+        description="Let Faust create its topics; false for brokers without CreateTopics "
+        "(librdkafka's mock cluster), where topics are made in advance.",
+    )
     worker_compression: Literal["none", "lz4", "zstd", "gzip"] = Field(
         default="lz4",
         description="Compression of the worker's output records (none saves CPU on a local broker).",

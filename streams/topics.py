@@ -19,6 +19,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "TopicLayout",
     "TopicSpec",
+    "faust_internal_specs",
 ]
 
 DEFAULT_PREFIX: Final = "llmwatch"
@@ -40,6 +41,12 @@ class TopicSpec:
             "max.message.bytes": str(self.max_message_bytes),
             "cleanup.policy": "delete",
         }
+
+
+def faust_internal_specs(app_id: str) -> list[TopicSpec]:
+    """Topics Faust creates for itself (no tables: only the leader assignor's). A broker without
+    CreateTopics (librdkafka's mock cluster) must have them made in advance."""
+    return [TopicSpec(f"{app_id}-__assignor-__leader", 1, DEFAULT_RETENTION_HOURS * _MS_PER_HOUR)]
 
 
 @dataclass(frozen=True, slots=True)
