@@ -46,7 +46,9 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
                 list(summary.rate_limits),
             )
         )
-    alerts = Table("SLO / watch", "rule", "severity", "now", "max burn", title="alerts that fired")
+    alerts = Table(title="alerts that fired")
+    for header in ("SLO / watch", "rule", "severity", "now", "max burn"):
+        alerts.add_column(header, overflow="fold")
     for slo, rule, severity, state, burn, _ in summary.alerts:
         alerts.add_row(slo, rule, severity, state, burn)
     console.print(alerts if summary.alerts else "[yellow]no alerts fired[/yellow]")
