@@ -13,6 +13,7 @@ from typing import Final
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 
 from dashboards.panels import (
+    FILTER_VARIABLES,
     LLM_SPANS,
     PROVIDER_SPANS,
     PanelBuilder,
@@ -25,6 +26,7 @@ from dashboards.panels import (
     table_panel,
     thresholds,
     timeseries_panel,
+    var_filter,
 )
 from dashboards.query import annotation_target, datasource_ref
 from dashboards.sql import ALERT_ANNOTATION_SQL, FIRING_ALERTS_SQL, ROLLUP, sketch_quantiles
@@ -37,6 +39,9 @@ ERROR_RATE_RED: Final = 0.05
 P95_WARN_MS: Final = 5_000.0
 P95_RED_MS: Final = 15_000.0
 TTFT_RED_MS: Final = 2_000.0
+
+
+HEADROOM_FILTERS: Final = frozenset({"environment", "service"})
 
 
 def _where(spans: str) -> str:
@@ -173,9 +178,33 @@ def _cost() -> PanelBuilder:
             "version and users behind it.",
         ),
         "currencyUSD",
-        span=24,
         stacked=True,
     ).axis_label("USD / min")
+
+
+def _headroom_filters() -> str:
+    """Environment and service only: the panel itself breaks headroom down by provider and model."""
+    return " AND ".join(
+        var_filter(v.name, v.rollup_column) for v in FILTER_VARIABLES if v.name in HEADROOM_FILTERS
+    )
+
+
+def _headroom() -> PanelBuilder:
+    return timeseries_panel(
+        "Rate-limit headroom (requests left)",
+        f"SELECT $__timeInterval(window_start) AS time,\n"
+        f"    concat(provider_name, ' ', model) AS provider_model,\n"
+        f"    min(ratelimit_remaining_requests_min) AS requests_left\n"
+        f"FROM {ROLLUP}\nWHERE $__timeFilter(window_start) AND {LLM_SPANS} AND {_headroom_filters()}\n"
+        f"GROUP BY time, provider_model\nORDER BY time, provider_model",
+        doc(
+            "Lowest x-ratelimit-remaining-requests the providers reported per interval, by provider "
+            "and model (only calls whose app passes the rate-limit headers on).",
+            "headroom falling toward zero precedes a 429 storm: spread load to another model or "
+            "region, add backoff, or ask the provider for a higher quota before it hits.",
+        ),
+        "short",
+    ).axis_label("requests left")
 
 
 def firing_alerts_panel() -> PanelBuilder:
@@ -220,4 +249,4 @@ def build() -> dashboard_builder.Dashboard:
     dashboard = dashboard.with_panel(firing_alerts_panel()).with_row(row("Traffic and errors"))
     for panel in [*_traffic(), *_latency()]:
         dashboard = dashboard.with_panel(panel)
-    return dashboard.with_row(row("Spend")).with_panel(_cost())
+    return dashboard.with_row(row("Spend and headroom")).with_panel(_cost()).with_panel(_headroom())
