@@ -336,8 +336,30 @@ def snapshot(
         err_console.print(f"[yellow]panel failed:[/yellow] {error}")
 
 
+def _operational_errors() -> tuple[type[Exception], ...]:
+    """Errors an operator can fix from the message alone: shown as one line, no traceback."""
+    from llmwatch.broker import BrokerError
+    from sinks.clickhouse import ClickHouseConnectError
+    from sinks.migrate import MigrationError
+    from streams.admin import KafkaUnavailableError, TopicMismatchError
+    from streams.slo import SloFileError
+
+    return (
+        BrokerError,
+        ClickHouseConnectError,
+        KafkaUnavailableError,
+        MigrationError,
+        SloFileError,
+        TopicMismatchError,
+    )
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except _operational_errors() as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,17 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from streams.topics import TopicSpec
 
-__all__ = ["TopicMismatchError", "ensure_topics"]
+__all__ = ["KafkaUnavailableError", "TopicMismatchError", "ensure_topics"]
 
 log = logging.getLogger(__name__)
 
 
 class TopicMismatchError(RuntimeError):
     """A topic exists with a partition count other than the configured one."""
+
+
+class KafkaUnavailableError(RuntimeError):
+    """The broker at the bootstrap address did not answer."""
 
 
 def ensure_topics(
@@ -38,7 +42,12 @@ def ensure_topics(
     """Create missing topics; return the names created."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **(client_config or {})})
     wanted = list(specs)
-    existing = admin.list_topics(timeout=timeout_s).topics
+    try:
+        existing = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"cannot reach Kafka at {bootstrap!r} within {timeout_s:g} s: {exc.args[0].str()}"
+        ) from exc
     missing = [s for s in wanted if s.name not in existing]
     for spec in wanted:
         meta = existing.get(spec.name)
