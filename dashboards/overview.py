@@ -207,6 +207,24 @@ def _headroom() -> PanelBuilder:
     ).axis_label("requests left")
 
 
+def _lifecycle() -> PanelBuilder:
+    return table_panel(
+        "Traffic to deprecated or retiring models",
+        f"SELECT provider_name AS provider, model, lifecycle, service,\n"
+        f"    sum(requests) AS calls, max(window_start) AS last_call\n"
+        f"FROM {ROLLUP}\nWHERE $__timeFilter(window_start) AND lifecycle NOT IN ('', 'ok')\n"
+        f"GROUP BY provider, model, lifecycle, service\nORDER BY calls DESC",
+        doc(
+            "Calls to models whose provider has announced (or passed) a deprecation or retirement "
+            "date, from streams/data/model_deprecations.yaml and genai-prices' flags. The worker "
+            "also raises a model-lifecycle alert the first time it sees each.",
+            "any 'retired' or 'retiring_soon' row will start failing: move that service to the "
+            "replacement model now; 'deprecated' rows need a migration ticket.",
+        ),
+        height=6,
+    )
+
+
 def firing_alerts_panel() -> PanelBuilder:
     """Alerts firing at the end of the range (shared with the SLO dashboard)."""
     return table_panel(
@@ -249,4 +267,5 @@ def build() -> dashboard_builder.Dashboard:
     dashboard = dashboard.with_panel(firing_alerts_panel()).with_row(row("Traffic and errors"))
     for panel in [*_traffic(), *_latency()]:
         dashboard = dashboard.with_panel(panel)
-    return dashboard.with_row(row("Spend and headroom")).with_panel(_cost()).with_panel(_headroom())
+    dashboard = dashboard.with_row(row("Spend and headroom")).with_panel(_cost())
+    return dashboard.with_panel(_headroom()).with_panel(_lifecycle())

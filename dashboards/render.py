@@ -282,9 +282,11 @@ def _cut(text: str, size: int) -> str:
 def _table(panel: Json, result: QueryResult, title: str) -> Figure:
     rows = result.rows[:MAX_TABLE_ROWS]
     cells = [[_cell(v) for v in row] for row in rows]
+    # An empty result may come without column names (chdb): show one "No data" cell then.
+    columns = list(result.columns) or [""]
     if not cells:
-        cells = [["No data"] + [""] * (len(result.columns) - 1)]
-    sizes = _fit(result.columns, cells, _width(panel))
+        cells = [["No data"] + [""] * (len(columns) - 1)]
+    sizes = _fit(columns, cells, _width(panel))
     height = 0.55 + ROW_HEIGHT_IN * (len(cells) + 1) + (0.2 if len(result.rows) > len(rows) else 0)
     figure = _figure(panel, height)
     top = 1 - 0.45 / height
@@ -300,7 +302,7 @@ def _table(panel: Json, result: QueryResult, title: str) -> Figure:
     ax.axis("off")
     table = ax.table(
         cellText=[[_cut(c, sizes[i]) for i, c in enumerate(row)] for row in cells],
-        colLabels=[_cut(c, sizes[i]) for i, c in enumerate(result.columns)],
+        colLabels=[_cut(c, sizes[i]) for i, c in enumerate(columns)],
         colWidths=[size / sum(sizes) for size in sizes],
         cellLoc="left",
         bbox=Bbox.from_bounds(0.0, 0.0, 1.0, 1.0),

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from clickhouse_connect.driver.client import Client
 
-from producers.simulator import Simulator
+from producers.simulator import Simulator, demo_scenario
 from producers.wire import encode_batch
 from sinks.migrate import apply_migrations
 from sinks.rows import insert_rows
@@ -71,7 +71,7 @@ def _ms(t: datetime) -> int:
 
 def _records(start: datetime, end: datetime) -> Iterator[tuple[bytes, SourcePosition, int]]:
     """(batch record, its position, sent_at ms) for the simulated events, in time order."""
-    events = list(Simulator(SEED).events(EVENTS, start, end))
+    events = list(Simulator(SEED, demo_scenario()).events(EVENTS, start, end))
     for offset, first in enumerate(range(0, len(events), BATCH)):
         batch = events[first : first + BATCH]
         sent = _ms(max(e.end_time for e in batch)) + 80

@@ -74,9 +74,20 @@ RED: Final = {
         (_panel("gauge", unit="percentunit", min=0, max=1, thresholds=RED), NUMBER),
         (_panel("table"), TABLE),
         (_panel("table"), QueryResult(["a"], ["String"], [])),
+        # chdb returns an empty result without column names: the table must still render.
+        (_panel("table"), QueryResult([], [], [])),
         (_panel("timeseries"), QueryResult(["time", "v"], ["DateTime", "Float64"], [])),
     ],
-    ids=["lines", "stacked", "stat", "gauge", "table", "empty-table", "empty-series"],
+    ids=[
+        "lines",
+        "stacked",
+        "stat",
+        "gauge",
+        "table",
+        "empty-table",
+        "empty-table-no-columns",
+        "empty-series",
+    ],
 )
 def test_each_panel_kind_draws_a_png(panel: dict[str, Any], result: QueryResult) -> None:
     width, height = _size(render_panel(panel, result, "Title"))
