@@ -19,7 +19,7 @@ from dashboards.panels import (
     filter_variables,
     new_dashboard,
     query_variable,
-    rollup_filters,
+    rollup_where,
     row,
     stat_panel,
     table_panel,
@@ -40,14 +40,10 @@ _LATEST_SNAPSHOTS: Final = """(snapshot_minute, instance) IN (
     WHERE $__timeFilter(snapshot_minute) GROUP BY instance)"""
 
 
-def _where() -> str:
-    return f"$__timeFilter(window_start) AND {rollup_filters()}"
-
-
 def _stats() -> list[PanelBuilder]:
     spend = stat_panel(
         "Spend",
-        f"SELECT sum(cost_usd) AS spend_usd FROM {ROLLUP} WHERE {_where()}",
+        f"SELECT sum(cost_usd) AS spend_usd FROM {ROLLUP} WHERE {rollup_where()}",
         doc(
             "USD spent on priced calls in the range and filters.",
             "never red by itself; compare with the budgets in 'Budget burn' below.",
@@ -59,7 +55,7 @@ def _stats() -> list[PanelBuilder]:
     per_call = stat_panel(
         "USD per priced call",
         f"SELECT sum(cost_usd) / nullIf(sum(priced_requests), 0) AS usd_per_call "
-        f"FROM {ROLLUP} WHERE {_where()}",
+        f"FROM {ROLLUP} WHERE {rollup_where()}",
         doc(
             "Average USD per priced call in the range (spend / priced calls).",
             "never red by itself; a jump means more tokens per call or a pricier model: see "
@@ -72,7 +68,7 @@ def _stats() -> list[PanelBuilder]:
     rate = stat_panel(
         "Spend per hour",
         f"SELECT sum(cost_usd) / (dateDiff('second', $__fromTime, $__toTime) / 3600) "
-        f"AS usd_per_hour FROM {ROLLUP} WHERE {_where()}",
+        f"AS usd_per_hour FROM {ROLLUP} WHERE {rollup_where()}",
         doc(
             "Average USD per hour over the selected range.",
             "never red by itself; the cost SLOs compare this rate with their budgets (see "
@@ -85,7 +81,7 @@ def _stats() -> list[PanelBuilder]:
     unpriced = stat_panel(
         "Calls without a price",
         f"SELECT sum(unpriced_requests) AS unpriced_calls FROM {ROLLUP} "
-        f"WHERE {_where()} AND model != ''",
+        f"WHERE {rollup_where()} AND model != ''",
         doc(
             "Model calls whose price llmwatch does not know (their cost counts as 0 USD, so spend "
             "is understated).",
@@ -103,7 +99,7 @@ def _by(title: str, label: str, description: str, extra_where: str = "") -> Pane
         title,
         f"SELECT $__timeInterval(window_start) AS time, {label} AS series,\n"
         f"    sum(cost_usd) / ($__interval_s / 60) AS usd_per_min\n"
-        f"FROM {ROLLUP}\nWHERE {_where()}{extra_where}\n"
+        f"FROM {ROLLUP}\nWHERE {rollup_where()}{extra_where}\n"
         f"GROUP BY time, series\nORDER BY time, series",
         description,
         "currencyUSD",
@@ -116,7 +112,7 @@ def _trends() -> list[PanelBuilder]:
         "USD per priced call by service",
         f"SELECT $__timeInterval(window_start) AS time, service,\n"
         f"    sum(cost_usd) / nullIf(sum(priced_requests), 0) AS usd_per_call\n"
-        f"FROM {ROLLUP}\nWHERE {_where()}\nGROUP BY time, service\nORDER BY time, service",
+        f"FROM {ROLLUP}\nWHERE {rollup_where()}\nGROUP BY time, service\nORDER BY time, service",
         doc(
             "Average USD per priced call, per interval and service.",
             "a step up right after a deploy is a prompt or model change: compare prompt versions "
@@ -154,7 +150,7 @@ def _variants() -> PanelBuilder:
         f"    round(sum(cost_usd), 4) AS spend_usd,\n"
         f"    sum(cost_usd) / nullIf(sum(priced_requests), 0) AS usd_per_call,\n"
         f"    sum(errors) / nullIf(sum(requests), 0) AS error_rate\n"
-        f"FROM {ROLLUP}\nWHERE {_where()} AND variant != ''\n"
+        f"FROM {ROLLUP}\nWHERE {rollup_where()} AND variant != ''\n"
         f"GROUP BY prompt_name, variant\nORDER BY prompt_name, spend_usd DESC",
         doc(
             "Spend, USD per call and error rate of each experiment variant, per prompt.",
@@ -262,7 +258,7 @@ def _unpriced() -> PanelBuilder:
         "Calls without a price, by model",
         f"SELECT provider_name, model, sum(unpriced_requests) AS unpriced_calls,\n"
         f"    sum(requests) AS calls, unpriced_calls / calls AS unpriced_share\n"
-        f"FROM {ROLLUP}\nWHERE {_where()} AND model != ''\n"
+        f"FROM {ROLLUP}\nWHERE {rollup_where()} AND model != ''\n"
         f"GROUP BY provider_name, model\nORDER BY unpriced_calls DESC, calls DESC",
         doc(
             "Every model in the range with how many of its calls had no known price (these add 0 "

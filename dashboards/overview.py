@@ -21,6 +21,7 @@ from dashboards.panels import (
     filter_variables,
     new_dashboard,
     rollup_filters,
+    rollup_where,
     row,
     stat_panel,
     table_panel,
@@ -44,14 +45,10 @@ TTFT_RED_MS: Final = 2_000.0
 HEADROOM_FILTERS: Final = frozenset({"environment", "service"})
 
 
-def _where(spans: str) -> str:
-    return f"$__timeFilter(window_start) AND {spans} AND {rollup_filters()}"
-
-
 def _stats() -> list[PanelBuilder]:
     calls = stat_panel(
         "LLM calls",
-        f"SELECT sum(requests) AS calls FROM {ROLLUP} WHERE {_where(PROVIDER_SPANS)}",
+        f"SELECT sum(requests) AS calls FROM {ROLLUP} WHERE {rollup_where(PROVIDER_SPANS)}",
         doc(
             "Provider calls (LLM and embedding spans) in the selected range and filters.",
             "no call arrived at all: check the Pipeline health dashboard (ingest rate, consumer "
@@ -63,7 +60,7 @@ def _stats() -> list[PanelBuilder]:
     errors = stat_panel(
         "Error rate",
         f"SELECT sum(errors) / nullIf(sum(requests), 0) AS error_rate FROM {ROLLUP} "
-        f"WHERE {_where(LLM_SPANS)}",
+        f"WHERE {rollup_where(LLM_SPANS)}",
         doc(
             "Share of LLM calls that failed (any error: 429, timeout, 5xx, ...) in the range.",
             "look at 'Errors and rate limits' below for the kind; 429s call for a quota raise or "
@@ -76,7 +73,7 @@ def _stats() -> list[PanelBuilder]:
     p95 = stat_panel(
         "p95 latency",
         f"SELECT llmwatch_quantile(0.95, sumMap(latency_bins), sum(latency_zero_count)) AS p95 "
-        f"FROM {ROLLUP} WHERE {_where(LLM_SPANS)}",
+        f"FROM {ROLLUP} WHERE {rollup_where(LLM_SPANS)}",
         doc(
             "95th percentile duration of LLM calls over the whole range (merged sketches, 1% "
             "relative accuracy).",
@@ -108,7 +105,7 @@ def _traffic() -> list[PanelBuilder]:
         "Traffic by service",
         f"SELECT $__timeInterval(window_start) AS time, service,\n"
         f"    sum(requests) / ($__interval_s / 60) AS calls_per_min\n"
-        f"FROM {ROLLUP}\nWHERE {_where(PROVIDER_SPANS)}\n"
+        f"FROM {ROLLUP}\nWHERE {rollup_where(PROVIDER_SPANS)}\n"
         f"GROUP BY time, service\nORDER BY time, service",
         doc(
             "Provider calls per minute by service (LLM and embedding spans, retries included).",
@@ -124,7 +121,7 @@ def _traffic() -> list[PanelBuilder]:
         f"    sum(errors) / nullIf(sum(requests), 0) AS error_rate,\n"
         f"    sum(rate_limited) / nullIf(sum(requests), 0) AS rate_limited_429,\n"
         f"    sum(timeouts) / nullIf(sum(requests), 0) AS timeouts\n"
-        f"FROM {ROLLUP}\nWHERE {_where(LLM_SPANS)}\nGROUP BY time\nORDER BY time",
+        f"FROM {ROLLUP}\nWHERE {rollup_where(LLM_SPANS)}\nGROUP BY time\nORDER BY time",
         doc(
             "Share of LLM calls that failed, that were rate limited (HTTP 429) and that timed "
             "out, per interval. The red line is 5%.",

@@ -45,6 +45,7 @@ __all__ = [
     "new_dashboard",
     "query_variable",
     "rollup_filters",
+    "rollup_where",
     "row",
     "stat_panel",
     "table_panel",
@@ -104,6 +105,12 @@ def var_filter(variable: str, column: str) -> str:
 def rollup_filters() -> str:
     """The filter variables' clauses on ``llm_rollup_1m``, AND-joined."""
     return " AND ".join(var_filter(v.name, v.rollup_column) for v in FILTER_VARIABLES)
+
+
+def rollup_where(spans: str | None = None) -> str:
+    """The time filter, an optional span-kind clause and the filter variables, on the rollups."""
+    span_clause = f" AND {spans}" if spans else ""
+    return f"$__timeFilter(window_start){span_clause} AND {rollup_filters()}"
 
 
 def calls_filters() -> str:

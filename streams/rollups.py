@@ -90,6 +90,15 @@ ROLLUP_1M_FIELDS: Final[tuple[str, ...]] = (
     "ratelimit_remaining_tokens_min",
     "max_sent_at",
 )
+# What the per-tenant and per-user cost rows sum (the tenant table keeps all of them).
+_COST_SUMS: Final = (
+    "requests",
+    "errors",
+    "cost_usd",
+    "unpriced_requests",
+    "input_tokens",
+    "output_tokens",
+)
 TENANT_COST_1M_FIELDS: Final[tuple[str, ...]] = (
     "window_start",
     "tenant_id",
@@ -97,12 +106,7 @@ TENANT_COST_1M_FIELDS: Final[tuple[str, ...]] = (
     "environment",
     "source_partition",
     "source_offset",
-    "requests",
-    "errors",
-    "cost_usd",
-    "unpriced_requests",
-    "input_tokens",
-    "output_tokens",
+    *_COST_SUMS,
 )
 USER_COST_1H_FIELDS: Final[tuple[str, ...]] = (
     "hour_start",
@@ -228,16 +232,6 @@ def _rollup_row(key: tuple[Any, ...], group: _Group, partition: int, offset: int
         max_sent_at=group.max_sent_at,
     )
     return row
-
-
-_COST_SUMS: Final = (
-    "requests",
-    "errors",
-    "cost_usd",
-    "unpriced_requests",
-    "input_tokens",
-    "output_tokens",
-)
 
 
 def _cost_sums(

@@ -45,7 +45,7 @@ from typing import Annotated, Any, Final, Literal, Self
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from streams.pricing.files import shown
+from streams.pricing.files import describe_errors, shown
 
 __all__ = [
     "DEFAULT_ALLOWED_LATENESS",
@@ -356,29 +356,8 @@ class SloFile(_Model):
         return parse_duration(self.defaults.allowed_lateness)
 
 
-def _slo_name(raw: dict[str, Any], index: int) -> str:
-    entries = raw.get("slos")
-    entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
-    if isinstance(entry, dict):
-        return f"slos[{index}] (name={entry.get('name')!r})"
-    return f"slos[{index}]"
-
-
-def _describe(source: str, raw: dict[str, Any], error: ValidationError) -> str:
-    lines = []
-    for item in error.errors(include_url=False):
-        loc = tuple(item["loc"])
-        where, field_loc = "file", loc
-        if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int):
-            where, field_loc = _slo_name(raw, loc[1]), loc[2:]
-        field = ".".join(str(part) for part in field_loc)
-        field_text = f" {field}:" if field else ""
-        if item["type"] == "value_error":  # our own messages already show the value
-            message = item["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}:{field_text} {message}")
-        else:
-            lines.append(f"{where}:{field_text} {item['msg']}, got {shown(item['input'])}")
-    return f"{source}: invalid SLO file: " + "; ".join(lines)
+def _slo_label(entry: dict[str, Any]) -> str:
+    return f"name={entry.get('name')!r}"
 
 
 def parse_slo_file(text: str, source: str = "<string>") -> SloFile:
@@ -394,7 +373,11 @@ def parse_slo_file(text: str, source: str = "<string>") -> SloFile:
     try:
         return SloFile.model_validate(raw)
     except ValidationError as exc:
-        raise SloFileError(_describe(source, raw, exc)) from exc
+        raise SloFileError(
+            describe_errors(
+                source, "SLO file", raw, exc, list_key="slos", label=_slo_label, own_messages=True
+            )
+        ) from exc
 
 
 def load_slo_file(path: str | Path) -> SloFile:

@@ -8,15 +8,17 @@ loader that keeps dates as strings (so pydantic checks them and shows a bad one 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol
 
 import yaml
 from pydantic import ValidationError
 
 __all__ = [
+    "EntryLabel",
     "ProviderModelEntry",
     "describe_errors",
+    "provider_model_label",
     "read_mapping",
     "require_unique_entries",
     "shown",
@@ -57,25 +59,49 @@ def read_mapping(text: str, source: str, error: type[ValueError]) -> dict[str, A
     return raw
 
 
-def _entry_name(raw: dict[str, Any], index: int) -> str:
-    entries = raw.get("models")
+EntryLabel = Callable[[dict[str, Any]], str]
+
+
+def provider_model_label(entry: dict[str, Any]) -> str:
+    return f"provider={entry.get('provider')!r}, model={entry.get('model')!r}"
+
+
+def _entry_name(raw: dict[str, Any], list_key: str, index: int, label: EntryLabel) -> str:
+    entries = raw.get(list_key)
     entry = entries[index] if isinstance(entries, list) and index < len(entries) else None
     if isinstance(entry, dict):
-        return f"models[{index}] (provider={entry.get('provider')!r}, model={entry.get('model')!r})"
-    return f"models[{index}]"
+        return f"{list_key}[{index}] ({label(entry)})"
+    return f"{list_key}[{index}]"
 
 
-def describe_errors(source: str, what: str, raw: dict[str, Any], error: ValidationError) -> str:
-    """``"<source>: invalid <what>: models[2] (provider=.., model=..): field: msg, got value; .."``"""
+def describe_errors(
+    source: str,
+    what: str,
+    raw: dict[str, Any],
+    error: ValidationError,
+    *,
+    list_key: str = "models",
+    label: EntryLabel = provider_model_label,
+    own_messages: bool = False,
+) -> str:
+    """``"<source>: invalid <what>: models[2] (provider=.., model=..): field: msg, got value; .."``
+
+    ``own_messages``: messages of the file model's own validators already show the value, so they
+    are given as written (without pydantic's "Value error, " prefix and without the input).
+    """
     lines = []
-    for item in error.errors():
+    for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
         where, field_loc = "file", loc
-        if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
-            where, field_loc = _entry_name(raw, loc[1]), loc[2:]
+        if len(loc) >= 2 and loc[0] == list_key and isinstance(loc[1], int):
+            where, field_loc = _entry_name(raw, list_key, loc[1], label), loc[2:]
         field = ".".join(str(part) for part in field_loc)
         field_text = f" {field}:" if field else ""
-        lines.append(f"{where}:{field_text} {item['msg']}, got {shown(item['input'])}")
+        if own_messages and item["type"] == "value_error":
+            message = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}:{field_text} {message}")
+        else:
+            lines.append(f"{where}:{field_text} {item['msg']}, got {shown(item['input'])}")
     return f"{source}: invalid {what}: " + "; ".join(lines)
 
 

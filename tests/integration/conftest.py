@@ -1,5 +1,7 @@
 """Fixtures for the integration tests (helpers live in ``tests.integration.pipeline_harness``).
 
+- ``layout`` / ``client``: the sink tests' topics on the session broker (created) and a chdb client
+  with the migrations applied in database :data:`SINK_DB`. Modules that need others define their own.
 - ``processes``: a :class:`ProcessGroup` for ``llmwatch worker`` / ``llmwatch sink`` subprocesses. If
   the test fails, the tail of each process log is added to the failure report; at teardown every
   process still running is stopped (SIGTERM, then SIGKILL after the grace period).
@@ -9,12 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any, Final
 
 import pytest
 
+from sinks.migrate import apply_migrations
+from streams.admin import ensure_topics
+from streams.topics import TopicLayout
 from tests.integration.pipeline_harness import ProcessGroup
 
-__all__ = ["processes"]
+__all__ = ["SINK_DB", "client", "layout", "processes"]
+
+SINK_DB: Final = "sink_it"
 
 GROUP: pytest.StashKey[ProcessGroup] = pytest.StashKey()
 
@@ -39,3 +47,16 @@ def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proces
         yield group
     finally:
         group.stop_all()
+
+
+@pytest.fixture()
+def layout(broker: Any, topic_prefix: str) -> TopicLayout:
+    layout = TopicLayout(prefix=topic_prefix)
+    ensure_topics(broker.bootstrap, layout.specs())
+    return layout
+
+
+@pytest.fixture()
+def client(ch_client: Any) -> Any:
+    apply_migrations(ch_client, SINK_DB)
+    return ch_client

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from sinks.migrate import apply_migrations
 from sinks.schema import CALLS_TABLE, qualified
 from sinks.writer import ClickHouseSink, SinkConfig
-from streams.admin import ensure_topics
 from streams.topics import TopicLayout
 from tests.integration.test_sink_writer import (
     DB,
@@ -20,19 +16,6 @@ from tests.integration.test_sink_writer import (
     produce,
     wait_for,
 )
-
-
-@pytest.fixture()
-def layout(broker: Any, topic_prefix: str) -> TopicLayout:
-    layout = TopicLayout(prefix=topic_prefix)
-    ensure_topics(broker.bootstrap, layout.specs())
-    return layout
-
-
-@pytest.fixture()
-def client(ch_client: Any) -> Any:
-    apply_migrations(ch_client, DB)
-    return ch_client
 
 
 def _start(broker: Any, layout: TopicLayout, client: Any, group: str) -> RunningSink:

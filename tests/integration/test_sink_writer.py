@@ -11,12 +11,11 @@ import orjson
 import pytest
 
 from producers.wire import encode_batch
-from sinks.migrate import apply_migrations
 from sinks.schema import CALLS_TABLE, DLQ_TABLE, qualified
 from sinks.stats import SinkStats
 from sinks.writer import ClickHouseSink, SinkConfig
-from streams.admin import ensure_topics
 from streams.topics import TopicLayout
+from tests.integration.conftest import SINK_DB
 from tests.integration.kafka_io import committed, produce
 from tests.integration.pipeline_harness import RunningSink
 from tests.unit.sinks.factories import call_rows, dead_letter
@@ -24,22 +23,9 @@ from tests.unit.sinks.factories import call_rows, dead_letter
 # Helpers test_sink_rebalance imports from here (generic ones: kafka_io, pipeline_harness).
 __all__ = ["DB", "RunningSink", "call_records", "committed", "count", "produce", "wait_for"]
 
-DB = "sink_it"
+DB = SINK_DB
 WAIT_S = 45.0  # generous: a consumer group join on Tansu alone takes ~3 s
 NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: nothing committed
-
-
-@pytest.fixture()
-def layout(broker: Any, topic_prefix: str) -> TopicLayout:
-    layout = TopicLayout(prefix=topic_prefix)
-    ensure_topics(broker.bootstrap, layout.specs())
-    return layout
-
-
-@pytest.fixture()
-def client(ch_client: Any) -> Any:
-    apply_migrations(ch_client, DB)
-    return ch_client
 
 
 def wait_for(sink: ClickHouseSink, condition: Callable[[SinkStats], bool], what: str) -> SinkStats:
