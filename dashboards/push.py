@@ -16,6 +16,10 @@ Guarantees:
 - Rule groups go through the alerting provisioning API (``PUT /api/v1/provisioning/folder/{folderUid}/
   rule-groups/{group}``), so Grafana marks them provisioned (not editable in its UI).
 - Blocking: every request is bounded by ``timeout`` seconds (connect and read).
+- Secrets: the password or token (given in ``auth`` or as ``user:password@`` in the URL) is sent only
+  in the Authorization header. It never appears in a log record, in :attr:`PushReport.url` and its
+  summary, or in a :class:`PushError` message: the URL's password is shown as ``***``, and an error
+  text that contains a secret is masked and raised without its (unmasked) cause.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import yaml
 from grafana_client.api import GrafanaApi
@@ -45,6 +49,7 @@ __all__ = [
     "PushReport",
     "push",
     "push_from_files",
+    "redact_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,7 @@ Auth = str | tuple[str, str]  # an API / service-account token, or (user, passwo
 DEFAULT_TIMEOUT_S: Final = 10.0
 NOT_FOUND: Final = 404
 COMMIT_MESSAGE: Final = "llmwatch dashboards push"
+MASK: Final = "***"  # shown instead of a password or token
 # Keys Grafana sets on save, ignored when comparing.
 _DASHBOARD_SERVER_KEYS: Final = ("id", "version")
 _RULE_KEYS: Final = ("title", "condition", "noDataState", "execErrState", "isPaused")
@@ -74,6 +80,7 @@ class PushError(RuntimeError):
         super().__init__(f"{what}: {reason}: {message}")
         self.what = what
         self.status = status
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,32 @@ class PushReport:
     def summary(self) -> str:
         counts = ", ".join(f"{n} {action}" for action, n in self.counts().items())
         return "\n".join([f"Grafana {self.url}: {counts}", *(f"  {i}" for i in self.changed)])
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***`` (``http://admin:***@host``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+
+
+def _secrets(url: str, auth: Auth | None) -> tuple[str, ...]:
+    """Every form in which the password or token could show up in a message."""
+    password = urlsplit(url).password
+    given = auth if isinstance(auth, str) else auth[1] if auth is not None else None
+    found = {password, unquote(password) if password else None, given}
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
+
+
+def _masked(exc: PushError, secrets: Sequence[str]) -> PushError | None:
+    """A copy of ``exc`` with every secret masked, or None when its text holds no secret."""
+    message = exc.message
+    for secret in secrets:
+        message = message.replace(secret, MASK)
+    return None if message == exc.message else PushError(exc.what, exc.status, message)
 
 
 def _connect(url: str, auth: Auth | None, timeout: float) -> Any:
@@ -249,17 +282,23 @@ def push(
     is replaced by ``folder``. Raises :class:`PushError` on the first failed HTTP call.
     """
     api = _connect(grafana_url, token_or_basic_auth, timeout)
-    report = PushReport(grafana_url)
-    report.items.append(_ensure_folder(api, folder))
-    for uid in sorted(dashboards):
-        report.items.append(_push_dashboard(api, uid, dashboards[uid], folder))
-    for group in rule_groups:
-        report.items.append(_push_group(api, group, folder))
+    report = PushReport(redact_url(grafana_url))
+    try:
+        report.items.append(_ensure_folder(api, folder))
+        for uid in sorted(dashboards):
+            report.items.append(_push_dashboard(api, uid, dashboards[uid], folder))
+        for group in rule_groups:
+            report.items.append(_push_group(api, group, folder))
+    except PushError as exc:
+        masked = _masked(exc, _secrets(grafana_url, token_or_basic_auth))
+        if masked is None:
+            raise
+        raise masked from None  # the cause's text holds the secret
     for item in report.changed:
         log.info("grafana push: %s", item)
     log.info(
         "grafana push to %s: %d items, %d changed",
-        grafana_url,
+        report.url,
         len(report.items),
         len(report.changed),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any, Final
@@ -17,11 +18,13 @@ from typing import Any, Final
 import pytest
 import yaml
 from pytest_httpserver import HTTPServer
+from typer.testing import CliRunner
 from werkzeug import Request, Response
 
 from dashboards.alert_rules import RULES_PATH, from_provisioning
 from dashboards.build import GENERATED_DIR
-from dashboards.push import Action, PushError, push, push_from_files
+from dashboards.push import Action, PushError, push, push_from_files, redact_url
+from llmwatch.cli import app
 
 Json = dict[str, Any]
 
@@ -254,3 +257,73 @@ def test_push_from_files_sends_the_committed_files(
     assert [grafana.groups[(FOLDER, g["title"])]["title"] for g in _groups()] == [
         g["title"] for g in _groups()
     ]
+
+
+# An obviously fake password: it must never reach a log record, the report or an error message.
+FAKE_PASSWORD: Final = "fake-grafana-pw-4f1d"
+
+
+def _with_userinfo(url: str, password: str) -> str:
+    return url.replace("http://", f"http://admin:{password}@", 1)
+
+
+@pytest.mark.parametrize("where", ["url", "auth"])
+def test_a_push_never_logs_or_reports_the_password(
+    server: HTTPServer,
+    grafana: FakeGrafana,
+    caplog: pytest.LogCaptureFixture,
+    where: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = _with_userinfo(_url(server), FAKE_PASSWORD) if where == "url" else _url(server)
+    auth = ("admin", FAKE_PASSWORD) if where == "auth" else None
+
+    report = push(url, auth, _dashboards(), _groups())
+
+    expected = "Basic " + base64.b64encode(f"admin:{FAKE_PASSWORD}".encode()).decode()
+    assert {r.headers["Authorization"] for r, _ in server.log} == {expected}  # still sent
+    assert "grafana push to" in caplog.text
+    assert FAKE_PASSWORD not in caplog.text
+    assert FAKE_PASSWORD not in report.summary() and FAKE_PASSWORD not in report.url
+    assert _url(server).removeprefix("http://") in report.summary()  # the host is still named
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_a_failed_push_names_the_error_without_the_password(
+    server: HTTPServer, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = _with_userinfo(_url(server), FAKE_PASSWORD)
+    server.expect_request(re.compile(".*")).respond_with_json(
+        {"message": f"bad credentials for {url}"}, status=status
+    )
+    with pytest.raises(PushError, match=rf"HTTP {status}") as caught:
+        push(url, None, _dashboards(), _groups())
+    assert FAKE_PASSWORD not in str(caught.value) and FAKE_PASSWORD not in caplog.text
+
+
+def test_the_cli_never_prints_or_logs_the_password(
+    server: HTTPServer, grafana: FakeGrafana, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = _with_userinfo(_url(server), FAKE_PASSWORD)
+    result = CliRunner().invoke(app, ["dashboards", "push", "--url", url])
+    assert result.exit_code == 0, result.output
+    assert "folder llmwatch: created" in result.output
+    assert FAKE_PASSWORD not in result.output and FAKE_PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            f"http://admin:{FAKE_PASSWORD}@grafana.test:3000/g",
+            "http://admin:***@grafana.test:3000/g",
+        ),
+        ("https://admin:p%40ss:w@grafana.test", "https://admin:***@grafana.test"),
+        ("http://token-only@grafana.test", "http://token-only@grafana.test"),
+        ("http://grafana.test:3000", "http://grafana.test:3000"),
+    ],
+)
+def test_redact_url_masks_only_the_password(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
