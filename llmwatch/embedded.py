@@ -37,7 +37,8 @@ WORKER_STOP_GRACE_S: Final = 10.0
 DEMO_ALERT_INTERVAL_S: Final = 2.0
 DEMO_SNAPSHOT_INTERVAL_S: Final = 4.0
 DEMO_SNAPSHOTS: Final = ("overview", "slos")
-DEMO_SLO_FILE: Final = Path("config/slos.demo.yaml")
+# Package data (not a user file in config/): found from the installed package, whatever the cwd.
+DEMO_SLO_FILE: Final = Path(__file__).resolve().parent / "data" / "slos.demo.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +305,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
                 "LLMWATCH_DATA_DIR": str(settings.data_dir),
                 "LLMWATCH_ALERT_INTERVAL_S": str(DEMO_ALERT_INTERVAL_S),
                 "LLMWATCH_SNAPSHOT_INTERVAL_S": str(DEMO_SNAPSHOT_INTERVAL_S),
-                "LLMWATCH_SLO_FILE": str(DEMO_SLO_FILE.resolve()),
+                "LLMWATCH_SLO_FILE": str(DEMO_SLO_FILE),
             },
             settings.log_dir / "worker.log",
         ).start()
