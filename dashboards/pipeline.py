@@ -1,7 +1,8 @@
 """The pipeline health dashboard: ingest rate, consumer lag, freshness, dead letters, sink inserts.
 
 Sources: ``llm_calls`` (rows by ``ingested_at``; freshness is ``ingested_at - sent_at``, the time from
-the producer sending a batch to its row landing in ClickHouse), ``llm_dlq`` and the long-format
+the producer sending a batch to its row landing in ClickHouse, taken from each call's first copy so a
+replay after a sink crash neither counts twice nor shows as late), ``llm_dlq`` and the long-format
 ``llm_pipeline_metrics`` (migration 0006): ``consumer_lag`` gauges per topic and partition,
 ``insert_latency_ms`` gauges per table and the cumulative ``insert_failures`` counter, whose increase
 per interval is computed per process run (``instance``, ``process_start``) so restarts do not show as
@@ -26,6 +27,7 @@ from dashboards.panels import (
     thresholds,
     timeseries_panel,
 )
+from sinks.schema import CALLS_ORDER_BY
 
 __all__ = ["UID", "build"]
 
@@ -33,7 +35,16 @@ UID: Final = "llmwatch-pipeline"
 CALLS: Final = "llmwatch.llm_calls FINAL"
 METRICS: Final = "llmwatch.llm_pipeline_metrics"
 BY_INGESTION: Final = "$__timeFilter(ingested_at) AND start_time >= $__fromTime - INTERVAL 1 DAY"
-FRESHNESS_S: Final = "dateDiff('millisecond', sent_at, ingested_at) / 1000"
+# Freshness is measured on each call's first landing. A replay after a sink crash inserts the call
+# again later, and FINAL would keep that late copy (ReplacingMergeTree(ingested_at)), so the copies are
+# grouped by the table's dedup key (its ORDER BY) instead: each call counts once, at its first copy.
+# Copies are read from a day before the range, so a call that first landed before the range stays out.
+FIRST_LANDINGS: Final = f"""(
+    SELECT min(ingested_at) AS landed_at, argMin(sent_at, ingested_at) AS first_sent_at
+    FROM llmwatch.llm_calls
+    WHERE start_time >= $__fromTime - INTERVAL 1 DAY AND ingested_at <= $__toTime
+    GROUP BY {", ".join(CALLS_ORDER_BY)})"""
+FRESHNESS_S: Final = "dateDiff('millisecond', first_sent_at, landed_at) / 1000"
 FRESHNESS_WARN_S: Final = 30.0
 FRESHNESS_RED_S: Final = 120.0
 LAG_RED: Final = 10_000.0
@@ -70,10 +81,11 @@ ORDER BY time"""
 def _stats() -> list[PanelBuilder]:
     freshness = stat_panel(
         "Freshness p95",
-        f"SELECT quantile(0.95)({FRESHNESS_S}) AS freshness_s FROM {CALLS} WHERE {BY_INGESTION}",
+        f"SELECT quantile(0.95)({FRESHNESS_S}) AS freshness_s\n"
+        f"FROM {FIRST_LANDINGS}\nWHERE $__timeFilter(landed_at)",
         doc(
             "95th percentile time from a producer sending a batch to its rows being queryable in "
-            "ClickHouse, over the range.",
+            "ClickHouse, over the range (each call once, at its first landing).",
             "dashboards and alerts run late by this much: look at consumer lag and insert latency "
             "below to see whether the worker or the sink is behind.",
         ),
@@ -149,14 +161,14 @@ def _flow() -> list[PanelBuilder]:
     ).axis_label("records")
     freshness = timeseries_panel(
         "Freshness (emit to row) p50 / p95 / p99",
-        f"SELECT $__timeInterval(ingested_at) AS time,\n"
+        f"SELECT $__timeInterval(landed_at) AS time,\n"
         f"    quantile(0.5)({FRESHNESS_S}) AS p50, quantile(0.95)({FRESHNESS_S}) AS p95,\n"
         f"    quantile(0.99)({FRESHNESS_S}) AS p99\n"
-        f"FROM {CALLS}\nWHERE {BY_INGESTION}\nGROUP BY time\nORDER BY time",
+        f"FROM {FIRST_LANDINGS}\nWHERE $__timeFilter(landed_at)\nGROUP BY time\nORDER BY time",
         doc(
             "Seconds from the producer sending a batch (sent_at) to its row landing in ClickHouse "
             "(ingested_at), per interval. Includes producer batching delay after sending, worker "
-            "and sink time.",
+            "and sink time. Each call counts once, at its first landing (replays are left out).",
             "rising freshness with rising lag: consumers are behind; with flat lag: the sink's "
             "batches wait too long (flush interval) or inserts are slow.",
         ),
