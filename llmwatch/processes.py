@@ -95,10 +95,14 @@ def _stop_event_on_signals() -> threading.Event:
 def run_sink(settings: Settings) -> int:
     """Run the ClickHouse sink in this process until SIGTERM/SIGINT."""
     from llmwatch.embedded import build_sink
+    from sinks.clickhouse import connect_retrying
 
     ensure_topics(settings.bootstrap, settings.layout.specs())
     stop = _stop_event_on_signals()
-    sink = build_sink(settings)
+    client = connect_retrying(settings.dsn, stop)  # waits while ClickHouse is unavailable
+    if client is None:  # stopped while waiting
+        return 0
+    sink = build_sink(settings, client)
     sink.run(stop)
     return 0
 
