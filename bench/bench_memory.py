@@ -50,7 +50,7 @@ def rows_over(hours: float, events: int) -> list[dict[str, Any]]:
     analytics = RecordAnalytics()
     now_ms = int(end.timestamp() * 1000) + 1
     return ingest_record(
-        record, SourcePosition("m", 0, 0), now_ms=now_ms, cost_fn=analytics.cost_fields
+        record, SourcePosition("m", 0, 0), record_ms=now_ms, cost_fn=analytics.cost_fields
     ).rows
 
 

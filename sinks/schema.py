@@ -36,6 +36,7 @@ import re
 from typing import Final
 
 from streams.records import CALL_FIELDS, DLQ_FIELDS
+from streams.storage import CALLS_TTL_DAYS, DLQ_TTL_DAYS, TEXT_TTL_DAYS
 
 __all__ = [
     "CALLS_ORDER_BY",
@@ -77,9 +78,6 @@ CALLS_ORDER_BY: Final[tuple[str, ...]] = (
 DLQ_ORDER_BY: Final[tuple[str, ...]] = ("dead_letter_id", "payload_sha256")
 
 TEXT_COLUMNS: Final[tuple[str, ...]] = ("input_text", "output_text")
-TEXT_TTL_DAYS: Final = 30
-CALLS_TTL_DAYS: Final = 90
-DLQ_TTL_DAYS: Final = 30
 
 _IDENTIFIER_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 

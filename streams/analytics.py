@@ -89,9 +89,7 @@ class RecordAnalytics:
         return str(status)
 
     def rollups(self, rows: Sequence[dict[str, Any]], source: SourcePosition) -> RecordRollups:
-        return rollup_record(
-            rows, partition=source.partition, offset=source.offset, lifecycle=self.lifecycle
-        )
+        return rollup_record(rows, source, lifecycle=self.lifecycle)
 
     def unknown_models(self) -> dict[tuple[str, str], int]:
         return self.calculator.unknown_models()

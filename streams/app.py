@@ -1,23 +1,31 @@
 """The Faust worker: ingest raw events, dead-letter the bad ones, forward normalized rows.
 
-Delivery: at-least-once. Every record the ingest agent publishes (normalized batch, dead letters) is
-*attached* to the offset of the raw record it came from; Faust publishes attachments and waits for
-their acknowledgement before it commits that offset. A crash before the commit re-processes the
-record, and the sink deduplicates the replay by event id (ReplacingMergeTree) and dead-letter id.
+Delivery: at-least-once, by construction. The ingest agent reads with manual acks: each raw record's
+outputs (normalized calls, rollups, dead letters) go to ``streams.delivery.AckWindow``, which acks the
+record only after the broker acknowledged every one of those outputs, in record order. Faust commits
+only acked offsets, so a committed offset never passes a record whose outputs might be missing. A
+retriable send failure (broker down, topic missing) is retried with backoff for as long as it takes,
+stalling the partition rather than skipping it; a failure that retrying cannot fix (a record over the
+broker's size limit) stops the worker without acking, so the record is re-read after a restart. The
+agent body never raises: ``streams.pipeline`` turns bad data and bugs into dead letters, and a failure of
+the in-memory stream state is logged and counted, never allowed to ack-and-drop a record. Replays give
+identical rows (``streams.pipeline`` is deterministic: event times are checked against the record's
+Kafka timestamp), which the sink's ReplacingMergeTree tables collapse.
 
 Ordering: output for one raw record goes to the same key as its input, so per-key order is kept.
 
-What can block: nothing in the agent waits on I/O except Faust's own sends; a bad record never raises
-(``streams.ingest`` turns it into dead letters), so one poison message cannot stall a partition.
+What can block: the agent waits on the broker's acknowledgements (at most ``max_in_flight`` records
+ahead) and on retries; nothing else in it waits on I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +33,7 @@ from typing import Any, Final
 import faust
 
 from streams.analytics import RecordAnalytics
+from streams.delivery import DEFAULT_MAX_IN_FLIGHT, AckWindow, DeliveryFailed, OutputRecord
 from streams.ingest import SourcePosition
 from streams.monitor import StreamMonitor
 from streams.pipeline import RecordProcessor
@@ -40,6 +49,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S: Final = 2.0
 STATS_LOG_INTERVAL_S: Final = 30.0
 LOG_BURST: Final = 20
+PRODUCER_REQUEST_TIMEOUT_S: Final = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +68,27 @@ class WorkerConfig:
     compression: str | None = "lz4"  # of the worker's output records; None on loopback
     alert_interval_s: float = 10.0
     snapshot_interval_s: float = 60.0
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # source records whose outputs await broker acks
+    # Largest output record; must not exceed the output topics' max.message.bytes.
+    max_record_bytes: int = MAX_RECORD_BYTES
+
+
+class ErrorCount:
+    """Counts failures that must not stop the stream; logs the first and then every 1,000th."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.count_ = 0
+
+    def count(self, exc: BaseException) -> None:
+        self.count_ += 1
+        if self.count_ == 1 or self.count_ % 1_000 == 0:
+            log.error(
+                "%s failed (%d times so far); the record is still published",
+                self.what,
+                self.count_,
+                exc_info=exc,
+            )
 
 
 class DeadLetterLog:
@@ -92,6 +123,11 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _record_ms(timestamp: float | None) -> int:
+    """The Kafka record's timestamp in epoch ms (the wall clock only for a record without one)."""
+    return int(timestamp * 1000) if timestamp and timestamp > 0 else _now_ms()
+
+
 def _broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
 
@@ -114,6 +150,8 @@ def _faust_settings(config: WorkerConfig) -> dict[str, Any]:
         "consumer_max_fetch_size": MAX_RECORD_BYTES,
         "producer_max_request_size": MAX_RECORD_BYTES,
         "producer_compression_type": config.compression,
+        # A send waits for the broker at most this long before it fails and the window retries it.
+        "producer_request_timeout": PRODUCER_REQUEST_TIMEOUT_S,
         "autodiscover": False,
         "web_in_thread": False,
         **web,
@@ -144,35 +182,90 @@ def create_app(
     rollups_topic = raw_topic(layout.rollups)
     alerts_topic = raw_topic(layout.alerts, partitions=1)
     metrics_topic = raw_topic(layout.metrics, partitions=1)
+    state_topic = raw_topic(layout.state, partitions=1)
     analytics = analytics or RecordAnalytics()
-    processor = RecordProcessor(analytics, Redactor() if config.redact_text else None)
+    processor = RecordProcessor(
+        analytics,
+        Redactor() if config.redact_text else None,
+        max_record_bytes=config.max_record_bytes,
+    )
+    monitor_errors = ErrorCount("the stream monitor (SLO windows, top-K)")
     monitor = StreamMonitor(
-        analytics, slos, instance=f"{socket.gethostname()}:{os.getpid()}", started_ms=_now_ms()
+        analytics,
+        slos,
+        instance=f"{socket.gethostname()}:{os.getpid()}",
+        started_ms=_now_ms(),
+        clock=_now_ms,
     )
     dead_letter_log = DeadLetterLog()
     app.llmwatch_monitor = monitor  # type: ignore[attr-defined]
 
-    @app.agent(events_topic, name="ingest")
-    async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            message = event.message
-            source = SourcePosition(message.topic, message.partition, message.offset)
-            out = processor.process(event.value, source, _now_ms())
+    outputs_by_topic = {
+        layout.calls: calls_topic,
+        layout.rollups: rollups_topic,
+        layout.dlq: dlq_topic,
+    }
+
+    async def send(output: OutputRecord) -> Awaitable[Any]:
+        topic = outputs_by_topic[output.topic]
+        return await topic.send(key=output.key, value=output.value)
+
+    def outputs_of(event: faust.EventT[bytes]) -> list[OutputRecord]:
+        """Process one record and return its outputs. Never raises: the stream state is optional,
+        the outputs are not, so a failure in the monitor is logged and counted, never fatal."""
+        message = event.message
+        source = SourcePosition(message.topic, message.partition, message.offset)
+        out = processor.process(event.value, source, _record_ms(message.timestamp))
+        try:
             monitor.counters.count(len(out.rows), len(out.dead_letters), out.redactions)
-            monitor.observe(out.rows)
-            if out.calls is not None:
-                await calls_topic.send(key=message.key, value=out.calls)
-            if out.rollups is not None:
-                await rollups_topic.send(key=message.key, value=out.rollups)
+            monitor.observe(out.rows, source)
             for dead in out.dead_letters:
                 dead_letter_log.log(dead)
-                await dlq_topic.send(key=message.key, value=dead.to_json())
-            yield None
+        except Exception as exc:
+            monitor_errors.count(exc)
+        key = message.key
+        return [
+            *(OutputRecord(layout.calls, key, value) for value in out.calls),
+            *(OutputRecord(layout.rollups, key, value) for value in out.rollups),
+            *(OutputRecord(layout.dlq, key, dead.to_json()) for dead in out.dead_letters),
+        ]
+
+    windows: list[AckWindow[faust.EventT[bytes]]] = []
+
+    @app.agent(events_topic, name="ingest")
+    async def ingest(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        # Acks are manual: a record is acked by the window once the broker holds all its outputs.
+        manual = stream.noack()  # type: ignore[attr-defined]
+        window: AckWindow[faust.EventT[bytes]] = AckWindow(
+            send, manual.ack, max_in_flight=config.max_in_flight
+        )
+        windows.append(window)
+        try:
+            async for event in manual.events():
+                try:
+                    await window.submit(event, outputs_of(event))
+                except DeliveryFailed as exc:
+                    log.critical("stopping the worker, offsets stay uncommitted: %s", exc)
+                    await app.crash(exc)
+                    await asyncio.Event().wait()  # never take (or ack) another record
+                yield None
+        finally:
+            windows.remove(window)
+
+    @app.timer(interval=config.commit_interval_s)
+    async def ack_settled() -> None:
+        """Ack records whose outputs are all acknowledged while no new record arrives."""
+        for window in list(windows):
+            await window.ack_settled()
 
     @app.timer(interval=config.alert_interval_s)
     async def evaluate_alerts() -> None:
         for key, record in monitor.alerts(_now_ms()):
             await alerts_topic.send(key=key.encode(), value=record, force=True)
+        # After the transitions: a restart restores the alerts they opened (streams.state).
+        state = monitor.state_record(config.app_id, _now_ms())
+        if state is not None:
+            await state_topic.send(key=config.app_id.encode(), value=state, force=True)
 
     @app.timer(interval=config.snapshot_interval_s)
     async def publish_snapshots() -> None:
@@ -180,7 +273,8 @@ def create_app(
         status = monitor.status(now)
         if status is not None:
             await alerts_topic.send(key=b"status", value=status, force=True)
-        await metrics_topic.send(key=b"worker", value=monitor.snapshot(now), force=True)
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == layout.events}
+        await metrics_topic.send(key=b"worker", value=monitor.snapshot(now, owned), force=True)
 
     if config.heartbeat_path is not None:
         heartbeat = config.heartbeat_path

@@ -9,12 +9,21 @@ Guarantees:
   original bytes; a bad event inside a batch becomes a dead letter alone, holding that event's JSON.
 - Captured text is redacted (``streams.redaction``) before it is placed in a row.
 - Rows have exactly the keys of ``streams.records.CALL_FIELDS``.
+- Deterministic: ids an event lacks (``event_id``, ``trace_id``, ``span_id``) are derived from its
+  position, not drawn at random, and the outcome depends only on the record's bytes, its position and its Kafka timestamp
+  (``record_ms``), never on the worker's wall clock, so a replay gives the same rows and dead letters.
+  Event times are bounded against ``record_ms``: ``start_time`` no older than the rows' retention
+  (``streams.storage.CALLS_TTL_DAYS``), ``end_time`` (and so ``start_time``) at most
+  :data:`DEFAULT_MAX_EVENT_FUTURE_MS` ahead. One event stamped in the year 2100 is dead-lettered with
+  that reason; it never reaches a row, a rollup or the stream's alerting state.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -24,6 +33,7 @@ from producers.events import LlmCallEvent
 from producers.wire import RecordError, split_record
 from streams.records import CALL_FIELDS, DeadLetter
 from streams.redaction import Redactor
+from streams.storage import CALLS_TTL_DAYS, DAY_MS
 
 __all__ = [
     "CostFields",
@@ -37,10 +47,12 @@ __all__ = [
 
 WHOLE_RECORD: Final = -1
 # Events outside this range of event times are dead-lettered, not stored: older ones would be expired by
-# the tables' TTL on insert (silently), and ones far in the future come from a broken clock.
-DEFAULT_MAX_EVENT_AGE_MS: Final = 30 * 24 * 3_600_000
+# the llm_calls row TTL on insert (silently), and ones far in the future come from a broken clock.
+DEFAULT_MAX_EVENT_AGE_MS: Final = CALLS_TTL_DAYS * DAY_MS
 DEFAULT_MAX_EVENT_FUTURE_MS: Final = 3_600_000
 _MAX_REASON_VALUE_CHARS: Final = 80
+# Ids the contract fills at random when absent; ingest derives them from the source position instead.
+_DERIVED_IDS: Final = ("event_id", "trace_id", "span_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +81,7 @@ CostFn = Callable[[LlmCallEvent], CostFields]
 class IngestResult:
     events: list[LlmCallEvent] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)  # each row's event index in the record
     dead_letters: list[DeadLetter] = field(default_factory=list)
     sent_at_ms: int | None = None
     redactions: dict[str, int] = field(default_factory=dict)
@@ -176,10 +189,10 @@ def to_call_row(
 
 
 def _dead(
-    source: SourcePosition, now_ms: int, index: int, reason: str, payload: bytes
+    source: SourcePosition, record_ms: int, index: int, reason: str, payload: bytes
 ) -> DeadLetter:
     return DeadLetter(
-        failed_at=now_ms,
+        failed_at=record_ms,
         reason=reason,
         source_topic=source.topic,
         source_partition=source.partition,
@@ -202,43 +215,71 @@ def _redacted(text: str | None, redactor: Redactor | None, counts: dict[str, int
 
 @dataclass(frozen=True, slots=True)
 class TimeBounds:
-    """How old or how far ahead of the worker's clock an event's start_time may be."""
+    """The event times accepted around a reference time: the Kafka record's timestamp (epoch ms).
+
+    ``start_time`` may be at most ``max_age_ms`` older, ``end_time`` at most ``max_future_ms`` newer
+    (``end_time >= start_time`` is part of the contract, so both ends of the event are bounded).
+    """
 
     max_age_ms: int = DEFAULT_MAX_EVENT_AGE_MS
     max_future_ms: int = DEFAULT_MAX_EVENT_FUTURE_MS
 
-    def reason(self, event: LlmCallEvent, now_ms: int) -> str | None:
-        start = _ms(event.start_time)
-        if start < now_ms - self.max_age_ms:
-            days = self.max_age_ms / 86_400_000
-            return (
-                f"start_time {event.start_time.isoformat()} is older than the accepted "
-                f"{days:g} days (it would expire from storage on insert)"
+    def __post_init__(self) -> None:
+        if self.max_age_ms <= 0 or self.max_future_ms < 0:
+            raise ValueError(
+                "need max_age_ms > 0 and max_future_ms >= 0, "
+                f"got {self.max_age_ms!r} and {self.max_future_ms!r}"
             )
-        if start > now_ms + self.max_future_ms:
+
+    def reason(self, event: LlmCallEvent, record_ms: int) -> str | None:
+        """Why ``event`` is out of bounds for a record stamped ``record_ms``, or None."""
+        start, end = _ms(event.start_time), _ms(event.end_time)
+        if start < record_ms - self.max_age_ms:
             return (
                 f"start_time {event.start_time.isoformat()} is more than "
-                f"{self.max_future_ms / 60_000:g} minutes in the future (clock skew?)"
+                f"{self.max_age_ms / DAY_MS:g} days older than its Kafka record "
+                f"({_iso(record_ms)}): it would expire from storage on insert"
+            )
+        if end > record_ms + self.max_future_ms:
+            return (
+                f"end_time {event.end_time.isoformat()} is more than "
+                f"{self.max_future_ms / 60_000:g} minutes after its Kafka record "
+                f"({_iso(record_ms)}): clock skew?"
             )
         return None
+
+
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
 DEFAULT_TIME_BOUNDS: Final = TimeBounds()
 
 
+def _with_derived_ids(raw: dict[str, Any], source: SourcePosition, index: int) -> dict[str, Any]:
+    """Fill missing ids from the event's position, so a replay gives the same ids (the contract's
+    defaults are random; ``event_id`` is the llm_calls deduplication key)."""
+    if all(name in raw for name in _DERIVED_IDS):
+        return raw
+    seed = f"{source.topic}/{source.partition}/{source.offset}/{index}".encode()
+    digest = hashlib.sha256(seed).hexdigest()
+    derived = {"event_id": digest[:32], "trace_id": digest[32:64], "span_id": digest[:16]}
+    return {**{name: derived[name] for name in _DERIVED_IDS if name not in raw}, **raw}
+
+
 def _validate(
-    raw: Any, index: int, source: SourcePosition, now_ms: int, bounds: TimeBounds
+    raw: Any, index: int, source: SourcePosition, record_ms: int, bounds: TimeBounds
 ) -> LlmCallEvent | DeadLetter:
     if not isinstance(raw, dict):
         reason = f"event #{index} must be a JSON object, got {type(raw).__name__}: {raw!r:.80}"
-        return _dead(source, now_ms, index, reason, orjson.dumps(raw))
+        return _dead(source, record_ms, index, reason, orjson.dumps(raw))
     try:
-        event = LlmCallEvent.model_validate(raw)
+        event = LlmCallEvent.model_validate(_with_derived_ids(raw, source, index))
     except ValidationError as exc:
-        return _dead(source, now_ms, index, describe_validation_error(exc), orjson.dumps(raw))
-    out_of_range = bounds.reason(event, now_ms)
+        return _dead(source, record_ms, index, describe_validation_error(exc), orjson.dumps(raw))
+    out_of_range = bounds.reason(event, record_ms)
     if out_of_range is not None:
-        return _dead(source, now_ms, index, out_of_range, orjson.dumps(raw))
+        return _dead(source, record_ms, index, out_of_range, orjson.dumps(raw))
     return event
 
 
@@ -246,7 +287,7 @@ def ingest_record(
     value: bytes | None,
     source: SourcePosition,
     *,
-    now_ms: int,
+    record_ms: int,
     redactor: Redactor | None = None,
     cost_fn: CostFn | None = None,
     bounds: TimeBounds = DEFAULT_TIME_BOUNDS,
@@ -255,17 +296,19 @@ def ingest_record(
     result = IngestResult()
     split = split_record(value)
     if isinstance(split, RecordError):
-        result.dead_letters.append(_dead(source, now_ms, WHOLE_RECORD, split.reason, value or b""))
+        result.dead_letters.append(
+            _dead(source, record_ms, WHOLE_RECORD, split.reason, value or b"")
+        )
         return result
     result.sent_at_ms = split.sent_at_ms
     # A single bare event is addressed as the whole record; events in a batch by their index.
     single = not split.is_batch
     for index, raw in enumerate(split.events):
-        outcome = _validate(raw, WHOLE_RECORD if single else index, source, now_ms, bounds)
+        outcome = _validate(raw, WHOLE_RECORD if single else index, source, record_ms, bounds)
         if isinstance(outcome, DeadLetter):
             if single:
                 # Keep the exact original bytes, not a re-serialization.
-                outcome = _dead(source, now_ms, WHOLE_RECORD, outcome.reason, value or b"")
+                outcome = _dead(source, record_ms, WHOLE_RECORD, outcome.reason, value or b"")
             result.dead_letters.append(outcome)
             continue
         cost = cost_fn(outcome) if cost_fn is not None else NO_COST
@@ -279,4 +322,5 @@ def ingest_record(
         )
         result.events.append(outcome)
         result.rows.append(row)
+        result.indexes.append(WHOLE_RECORD if single else index)
     return result

@@ -5,10 +5,14 @@ one record per event. Instead each raw record's events are folded into a few row
 (sums, counts, DDSketch bins) that ClickHouse merges at query time across records, partitions and workers.
 
 Exactly-once windows under at-least-once delivery: every row carries the position of the raw record it
-came from (``source_partition``, ``source_offset``) in its sorting key, and its content depends only on
-that record's events. A replay after a worker or sink restart re-creates identical rows with identical
-keys, which the ReplacingMergeTree tables collapse; queries read them with FINAL. So a restart neither
-loses nor double-counts a window, and a late event simply adds a row to its (old) window.
+came from (``source_topic``, ``source_partition``, ``source_offset``) in its sorting key, and its content
+depends only on that record's events. Nothing configuration-dependent is in a sorting key: the model
+``lifecycle`` label (from the lifecycle catalog) is a column, not a key, and is a function of (provider,
+model, day of ``window_start``), so it never splits a group; a replay after the catalog changed
+replaces the old row instead of adding a second one. A replay after a worker or sink restart
+re-creates identical rows with identical keys, which the ReplacingMergeTree tables collapse; queries
+read them with FINAL. So a restart neither loses nor double-counts a window, and a late event simply
+adds a row to its (old) window.
 
 Accuracy: sums and counts are exact; latency, TTFT and output tokens/s quantiles carry DDSketch's 1%
 relative error (``streams.sketches``). Nothing here blocks or does I/O.
@@ -20,10 +24,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from streams.ingest import SourcePosition
 from streams.sketches import LatencySketch
+from streams.storage import ROLLUP_TABLE, TENANT_COST_TABLE, USER_COST_TABLE
 from streams.tables import decode_tables, encode_tables
 
 __all__ = [
+    "ROLLUPS_KIND",
     "ROLLUP_1M_FIELDS",
     "ROLLUP_TABLE",
     "TENANT_COST_1M_FIELDS",
@@ -37,11 +44,9 @@ __all__ = [
     "is_rate_limited",
     "is_timeout",
     "rollup_record",
+    "rollup_tables",
 ]
 
-ROLLUP_TABLE: Final = "llm_rollup_1m"
-USER_COST_TABLE: Final = "llm_user_cost_1h"
-TENANT_COST_TABLE: Final = "llm_tenant_cost_1m"
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 3_600_000
 RATE_LIMIT_STATUS: Final = 429
@@ -61,8 +66,11 @@ ROLLUP_DIMENSIONS: Final[tuple[str, ...]] = (
     "status",
     "lifecycle",
 )
+# The source record's position: with the dimensions (minus lifecycle), the rows' sorting key.
+SOURCE_FIELDS: Final[tuple[str, ...]] = ("source_topic", "source_partition", "source_offset")
 ROLLUP_1M_FIELDS: Final[tuple[str, ...]] = (
     *ROLLUP_DIMENSIONS,
+    "source_topic",
     "source_partition",
     "source_offset",
     "requests",
@@ -104,16 +112,14 @@ TENANT_COST_1M_FIELDS: Final[tuple[str, ...]] = (
     "tenant_id",
     "service",
     "environment",
-    "source_partition",
-    "source_offset",
+    *SOURCE_FIELDS,
     *_COST_SUMS,
 )
 USER_COST_1H_FIELDS: Final[tuple[str, ...]] = (
     "hour_start",
     "tenant_id",
     "user_id",
-    "source_partition",
-    "source_offset",
+    *SOURCE_FIELDS,
     "requests",
     "cost_usd",
     "input_tokens",
@@ -208,11 +214,14 @@ def _sketch_columns(prefix: str, sketch: LatencySketch) -> dict[str, Any]:
     return {f"{prefix}_bins": state.bins, f"{prefix}_zero_count": state.zero_count}
 
 
-def _rollup_row(key: tuple[Any, ...], group: _Group, partition: int, offset: int) -> dict[str, Any]:
+def _source_columns(source: SourcePosition) -> dict[str, Any]:
+    return dict(zip(SOURCE_FIELDS, (source.topic, source.partition, source.offset), strict=True))
+
+
+def _rollup_row(key: tuple[Any, ...], group: _Group, source: SourcePosition) -> dict[str, Any]:
     row: dict[str, Any] = dict(zip(ROLLUP_DIMENSIONS, key, strict=True))
+    row.update(_source_columns(source))
     row.update(
-        source_partition=partition,
-        source_offset=offset,
         requests=group.requests,
         errors=group.errors,
         rate_limited=group.rate_limited,
@@ -239,8 +248,7 @@ def _cost_sums(
     key_of: Callable[[Mapping[str, Any]], tuple[Any, ...] | None],
     key_names: tuple[str, ...],
     fields: tuple[str, ...],
-    partition: int,
-    offset: int,
+    source: SourcePosition,
 ) -> list[dict[str, Any]]:
     """Requests, errors, cost and tokens summed per key (rows whose key is None are skipped)."""
     sums: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -263,7 +271,7 @@ def _cost_sums(
     out = []
     for key, acc in sums.items():
         row_out: dict[str, Any] = dict(zip(key_names, key, strict=True))
-        row_out.update(source_partition=partition, source_offset=offset)
+        row_out.update(_source_columns(source))
         row_out.update(acc)
         out.append({name: row_out[name] for name in fields})
     return out
@@ -282,9 +290,8 @@ def _tenant_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def rollup_record(
     rows: Iterable[Mapping[str, Any]],
+    source: SourcePosition,
     *,
-    partition: int,
-    offset: int,
     lifecycle: LifecycleFn | None = None,
 ) -> RecordRollups:
     """Fold the normalized rows (``streams.records.CALL_FIELDS``) of one raw record into rollups."""
@@ -292,11 +299,11 @@ def rollup_record(
     groups: dict[tuple[Any, ...], _Group] = {}
     for row in rows:
         model = row["request_model"] or row["response_model"]
-        status = (
-            lifecycle(row["provider_name"], model, row["start_time"]) if lifecycle and model else ""
-        )
+        window_start = row["start_time"] // MINUTE_MS * MINUTE_MS
+        # Evaluated at the window's start, so one (provider, model, window) has one label.
+        status = lifecycle(row["provider_name"], model, window_start) if lifecycle and model else ""
         key = (
-            row["start_time"] // MINUTE_MS * MINUTE_MS,
+            window_start,
             row["service"],
             row["environment"],
             row["provider_name"],
@@ -313,22 +320,20 @@ def rollup_record(
             group = groups[key] = _Group()
         group.add(row)
     return RecordRollups(
-        rollup_1m=[_rollup_row(k, g, partition, offset) for k, g in groups.items()],
+        rollup_1m=[_rollup_row(k, g, source) for k, g in groups.items()],
         user_cost_1h=_cost_sums(
             rows,
             _user_key,
             ("hour_start", "tenant_id", "user_id"),
             USER_COST_1H_FIELDS,
-            partition,
-            offset,
+            source,
         ),
         tenant_cost_1m=_cost_sums(
             rows,
             _tenant_key,
             ("window_start", "tenant_id", "service", "environment"),
             TENANT_COST_1M_FIELDS,
-            partition,
-            offset,
+            source,
         ),
     )
 
@@ -336,16 +341,18 @@ def rollup_record(
 ROLLUPS_KIND: Final = "rollups"
 
 
+def rollup_tables(rollups: RecordRollups) -> dict[str, list[dict[str, Any]]]:
+    """The rows of one record's rollups per target table."""
+    return {
+        ROLLUP_TABLE: rollups.rollup_1m,
+        USER_COST_TABLE: rollups.user_cost_1h,
+        TENANT_COST_TABLE: rollups.tenant_cost_1m,
+    }
+
+
 def encode_rollups(rollups: RecordRollups) -> bytes:
     """One ``rollups`` topic record: the rows of all three tables (``streams.tables`` format)."""
-    return encode_tables(
-        ROLLUPS_KIND,
-        {
-            ROLLUP_TABLE: rollups.rollup_1m,
-            USER_COST_TABLE: rollups.user_cost_1h,
-            TENANT_COST_TABLE: rollups.tenant_cost_1m,
-        },
-    )
+    return encode_tables(ROLLUPS_KIND, rollup_tables(rollups))
 
 
 def _int_keys(bins: Mapping[str, int]) -> dict[int, int]:

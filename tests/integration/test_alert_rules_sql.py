@@ -72,7 +72,7 @@ def _rows(start: datetime, end: datetime) -> list[dict[str, Any]]:
         sent = _ms(max(e.end_time for e in batch)) + 50
         record = encode_batch([e.to_wire() for e in batch], sent)
         result = ingest_record(
-            record, SourcePosition(TOPIC, 0, offset), now_ms=sent, cost_fn=analytics.cost_fields
+            record, SourcePosition(TOPIC, 0, offset), record_ms=sent, cost_fn=analytics.cost_fields
         )
         assert not result.dead_letters
         rows += result.rows

@@ -58,10 +58,11 @@ class Harness:
         out = self.processor.process(
             record, SourcePosition(LAYOUT.events, partition, offset), time.time_ns() // 1_000_000
         )
-        assert out.rollups is not None, out.dead_letters
-        for table, rows in self.route.split(out.rollups).items():
-            if rows:
-                insert_rows(self.client, self.db, table, rows, self.route.tables[table])
+        assert out.rollups, out.dead_letters
+        for record_out in out.rollups:
+            for table, rows in self.route.split(record_out).items():
+                if rows:
+                    insert_rows(self.client, self.db, table, rows, self.route.tables[table])
 
     def per_minute(self) -> dict[int, int]:
         rows = self.client.query(

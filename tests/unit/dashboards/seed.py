@@ -100,7 +100,7 @@ def _calls(
         USER_COST_TABLE: [],
     }
     for value, position, sent in _records(start, end):
-        result = ingest_record(value, position, now_ms=sent, cost_fn=analytics.cost_fields)
+        result = ingest_record(value, position, record_ms=sent, cost_fn=analytics.cost_fields)
         ingested = sent + rng.randint(150, 2_500)
         record = analytics.rollups(result.rows, position)
         tables["llm_calls"] += _stamped(result.rows, CALL_FIELDS, ingested)
@@ -121,7 +121,7 @@ def _dead_letters(start: datetime, end: datetime) -> list[dict[str, Any]]:
         bad = BAD_RECORDS[index % len(BAD_RECORDS)]
         at = _ms(start + step * (index + 1))
         result = ingest_record(
-            bad, SourcePosition(TOPIC, index % PARTITIONS, 10_000 + index), now_ms=at
+            bad, SourcePosition(TOPIC, index % PARTITIONS, 10_000 + index), record_ms=at
         )
         rows += [{k: d.to_row()[k] for k in DLQ_FIELDS} for d in result.dead_letters]
     return rows

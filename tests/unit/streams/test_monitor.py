@@ -54,7 +54,7 @@ def rows(n: int, **fields: object) -> list[dict[str, object]]:
     return ingest_record(
         encode_batch(events),
         SourcePosition("e", 0, 1),
-        now_ms=NOW_MS,
+        record_ms=NOW_MS,
         cost_fn=analytics.cost_fields,
     ).rows
 

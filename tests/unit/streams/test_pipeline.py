@@ -36,11 +36,12 @@ def test_good_record_yields_calls_rollups_and_dead_letters() -> None:
     processor = RecordProcessor(RecordAnalytics())
     record = encode_batch([_event(), _event(output_tokens=-1)])
     out = processor.process(record, SOURCE, time.time_ns() // 1_000_000)
-    assert out.calls is not None and out.rollups is not None
-    calls = split_record(out.calls)
+    (calls_record,) = out.calls
+    (rollups_record,) = out.rollups
+    calls = split_record(calls_record)
     assert not isinstance(calls, Exception) and len(calls.events) == 1  # type: ignore[union-attr]
     assert calls.events[0]["cost_usd"] > 0  # type: ignore[union-attr]
-    assert decode_rollups(out.rollups)[ROLLUP_TABLE][0]["requests"] == 1
+    assert decode_rollups(rollups_record)[ROLLUP_TABLE][0]["requests"] == 1
     assert [d.index_in_record for d in out.dead_letters] == [1]
 
 
@@ -51,7 +52,7 @@ def test_an_internal_error_dead_letters_the_whole_record() -> None:
 
     record = encode_batch([_event()])
     out = RecordProcessor(Broken()).process(record, SOURCE, time.time_ns() // 1_000_000)
-    assert out.calls is None and out.rollups is None
+    assert out.calls == [] and out.rollups == []
     (dead,) = out.dead_letters
     assert dead.reason == "internal worker error: RuntimeError: boom"
     assert decode_dead_letter(dead.to_json()).payload == record

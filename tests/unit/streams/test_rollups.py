@@ -54,13 +54,13 @@ def rows_of(
     events: list[dict[str, Any]], analytics: RecordAnalytics | None = None
 ) -> list[dict[str, Any]]:
     cost = analytics.cost_fields if analytics else None
-    return ingest_record(encode_batch(events), SOURCE, now_ms=NOW, cost_fn=cost).rows
+    return ingest_record(encode_batch(events), SOURCE, record_ms=NOW, cost_fn=cost).rows
 
 
 def test_groups_sum_exactly_and_keep_source_position() -> None:
     events = [event(i) for i in range(30)] + [event(i, http_status=429) for i in range(5)]
     rows = rows_of(events)
-    result = rollup_record(rows, partition=SOURCE.partition, offset=SOURCE.offset)
+    result = rollup_record(rows, SOURCE)
     by_status = {r["status"]: r for r in result.rollup_1m}
     assert by_status["ok"]["requests"] == 30 and by_status["error"]["requests"] == 5
     assert by_status["error"]["rate_limited"] == 5 and by_status["error"]["error_types"] == {
@@ -75,7 +75,7 @@ def test_groups_sum_exactly_and_keep_source_position() -> None:
 
 def test_latency_sketch_in_a_rollup_is_within_one_percent() -> None:
     rows = rows_of([event(i) for i in range(50)])
-    (row,) = [r for r in rollup_record(rows, partition=0, offset=0).rollup_1m]
+    (row,) = [r for r in rollup_record(rows, SourcePosition("t", 0, 0)).rollup_1m]
     sketch = LatencySketch.from_state(
         SketchState(
             bins=row["latency_bins"],
@@ -93,7 +93,7 @@ def test_latency_sketch_in_a_rollup_is_within_one_percent() -> None:
 def test_costs_and_unpriced_calls_are_separated() -> None:
     analytics = RecordAnalytics()
     events = [event(0), event(1, request_model="my-private-finetune", provider_name="vllm")]
-    result = rollup_record(rows_of(events, analytics), partition=0, offset=0)
+    result = rollup_record(rows_of(events, analytics), SourcePosition("t", 0, 0))
     priced = next(r for r in result.rollup_1m if r["model"] == "gpt-4o-mini")
     unpriced = next(r for r in result.rollup_1m if r["model"] == "my-private-finetune")
     assert priced["cost_usd"] > 0 and priced["priced_requests"] == 1
@@ -103,7 +103,9 @@ def test_costs_and_unpriced_calls_are_separated() -> None:
 
 def test_user_cost_rows_per_user_hour() -> None:
     analytics = RecordAnalytics()
-    result = rollup_record(rows_of([event(i) for i in range(9)], analytics), partition=1, offset=5)
+    result = rollup_record(
+        rows_of([event(i) for i in range(9)], analytics), SourcePosition("t", 1, 5)
+    )
     assert sorted(r["user_id"] for r in result.user_cost_1h) == ["u0", "u1", "u2"]
     assert all(r["requests"] == 3 for r in result.user_cost_1h)
     assert all(tuple(r) == USER_COST_1H_FIELDS for r in result.user_cost_1h)
@@ -113,8 +115,8 @@ def test_replaying_a_record_gives_identical_rows() -> None:
     record = encode_batch([event(i) for i in range(20)])  # a replay re-reads the same bytes
 
     def once() -> object:
-        rows = ingest_record(record, SOURCE, now_ms=NOW).rows
-        return rollup_record(rows, partition=2, offset=7)
+        rows = ingest_record(record, SOURCE, record_ms=NOW).rows
+        return rollup_record(rows, SourcePosition("t", 2, 7))
 
     assert once() == once()
 
@@ -128,7 +130,7 @@ def test_deprecated_model_traffic_is_flagged() -> None:
 
 
 def test_wire_round_trip_restores_integer_bin_keys() -> None:
-    result = rollup_record(rows_of([event(i) for i in range(10)]), partition=0, offset=1)
+    result = rollup_record(rows_of([event(i) for i in range(10)]), SourcePosition("t", 0, 1))
     decoded = decode_rollups(encode_rollups(result))
     assert decoded[ROLLUP_TABLE] == result.rollup_1m
     assert decoded[USER_COST_TABLE] == result.user_cost_1h
@@ -147,7 +149,7 @@ def test_bad_rollup_records_are_named(value: bytes, message: str) -> None:
 def test_tenant_costs_sum_per_tenant_and_minute() -> None:
     analytics = RecordAnalytics()
     events = [event(i, tenant_id=f"t{i % 2}") for i in range(10)]
-    result = rollup_record(rows_of(events, analytics), partition=0, offset=0)
+    result = rollup_record(rows_of(events, analytics), SourcePosition("t", 0, 0))
     assert sorted((r["tenant_id"], r["requests"]) for r in result.tenant_cost_1m) == [
         ("t0", 5),
         ("t1", 5),

@@ -1,0 +1,49 @@
+"""What the pipeline stores, named once: the ClickHouse tables its records fill, and their retention.
+
+The worker's records name their target tables (``streams.tables`` envelopes carry rows per table),
+the sink routes them, the migrations in ``sinks/migrations`` create them and the dashboards query
+them: every one of those refers to the constants here (``sinks.schema`` re-exports them for the sink
+side). The migrations encode the retention periods as table TTLs, and ``tests/unit/sinks/test_schema.py``
+checks that the created tables match; the worker's ingest bounds use :data:`CALLS_TTL_DAYS` as the
+oldest event time it accepts, so an event is either stored for the rest of its retention or
+dead-lettered with a reason, never inserted only to be dropped by a TTL merge. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ALERTS_TABLE",
+    "CALLS_TABLE",
+    "CALLS_TTL_DAYS",
+    "DAY_MS",
+    "DLQ_TABLE",
+    "DLQ_TTL_DAYS",
+    "PIPELINE_METRICS_TABLE",
+    "ROLLUP_TABLE",
+    "SLO_STATUS_TABLE",
+    "TENANT_COST_TABLE",
+    "TEXT_TTL_DAYS",
+    "TOP_USERS_TABLE",
+    "USER_COST_TABLE",
+]
+
+# Tables (all in one database, ``llmwatch`` by default).
+CALLS_TABLE: Final = "llm_calls"
+DLQ_TABLE: Final = "llm_dlq"
+ROLLUP_TABLE: Final = "llm_rollup_1m"
+TENANT_COST_TABLE: Final = "llm_tenant_cost_1m"
+USER_COST_TABLE: Final = "llm_user_cost_1h"
+ALERTS_TABLE: Final = "llm_alerts"
+SLO_STATUS_TABLE: Final = "llm_slo_status"
+PIPELINE_METRICS_TABLE: Final = "llm_pipeline_metrics"
+TOP_USERS_TABLE: Final = "llm_top_users"
+
+DAY_MS: Final = 86_400_000
+# Captured (redacted) prompt and output texts in llm_calls, counted from start_time.
+TEXT_TTL_DAYS: Final = 30
+# Whole llm_calls rows, counted from start_time; also the oldest event time ingest accepts.
+CALLS_TTL_DAYS: Final = 90
+# Dead letters in llm_dlq, counted from failed_at.
+DLQ_TTL_DAYS: Final = 30
