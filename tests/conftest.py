@@ -3,6 +3,8 @@
 - ``broker``: one real Tansu broker on loopback for the whole session (integration tests).
 - ``chdb_dsn`` / ``ch_client``: a fresh chdb folder per test. chdb allows ONE data folder per process at a
   time, so ``ch_client`` closes its client at teardown; never hold two chdb clients at once.
+- ``clock`` / ``now_ms``: one reading of the wall clock per test (tests/clock.py). Test times derive from
+  it, never from fixed dates, so rows stay inside the tables' TTLs and the worker's event-time bounds.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.clock import Clock
 
 os.environ.setdefault("TZ", "UTC")
 
@@ -52,3 +56,14 @@ def ch_client(chdb_dsn: str) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    """The wall clock read once for this test: derive every event time from it."""
+    return Clock.read()
+
+
+@pytest.fixture()
+def now_ms(clock: Clock) -> int:
+    return clock.now_ms
