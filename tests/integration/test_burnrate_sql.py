@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import pytest
@@ -21,11 +21,13 @@ from streams.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_ST
 from streams.burnrate import BurnRateEvaluator
 from streams.ingest import CostFields, SourcePosition, to_call_row
 from streams.slo import MINUTE_MS, SloFile, floor_minute, parse_slo_file
+from tests.clock import HOUR, Clock, to_ms
 
-START: Final = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
 HOURS: Final = 7
 EVENTS: Final = 4_000
-WATERMARK: Final = START + timedelta(hours=HOURS, minutes=2, seconds=12, milliseconds=345)
+# The traffic starts on a whole hour two days ago (inside every TTL); the last call ends at this offset.
+START_AGO: Final = timedelta(days=2)
+WATERMARK_AFTER_START: Final = timedelta(hours=HOURS, minutes=2, seconds=12, milliseconds=345)
 SLOS: Final = """
 version: 1
 defaults:
@@ -47,8 +49,8 @@ slos:
 MODELS: Final = [("gpt-4o", "gpt-4o-2024-08-06"), ("", "gpt-4o"), ("gpt-4o-mini", ""), ("", "")]
 
 
-def _event(rng: random.Random, index: int) -> LlmCallEvent:
-    start = START + timedelta(milliseconds=rng.randrange(HOURS * 3_600_000))
+def _event(rng: random.Random, index: int, traffic_start: datetime) -> LlmCallEvent:
+    start = traffic_start + timedelta(milliseconds=rng.randrange(HOURS * 3_600_000))
     if index % 97 == 0:  # some calls start exactly on a minute boundary
         start = start.replace(second=0, microsecond=0)
     duration = timedelta(milliseconds=rng.lognormvariate(6.5, 0.8))
@@ -72,9 +74,9 @@ def _event(rng: random.Random, index: int) -> LlmCallEvent:
     )
 
 
-def _boundary_events() -> list[LlmCallEvent]:
-    """Failing calls exactly on, and 1 ms before, the first bucket of every window at WATERMARK."""
-    floor = WATERMARK.replace(second=0, microsecond=0)
+def _boundary_events(watermark: datetime) -> list[LlmCallEvent]:
+    """Failing calls exactly on, and 1 ms before, the first bucket of every window at ``watermark``."""
+    floor = watermark.replace(second=0, microsecond=0)
     events = []
     for minutes in (1, 5, 30, 60, 97, 360):
         first_bucket = floor - timedelta(minutes=minutes - 1)
@@ -93,14 +95,15 @@ def _boundary_events() -> list[LlmCallEvent]:
                     http_status=503,
                 )
             )
-    last = WATERMARK - timedelta(seconds=1)  # the last call to end sets the watermark
-    events.append(LlmCallEvent(start_time=last, end_time=WATERMARK, service="clock"))
+    last = watermark - timedelta(seconds=1)  # the last call to end sets the watermark
+    events.append(LlmCallEvent(start_time=last, end_time=watermark, service="clock"))
     return events
 
 
-def _rows() -> list[dict[str, Any]]:
+def _rows(traffic_start: datetime) -> list[dict[str, Any]]:
     rng = random.Random(20261102)
-    events = [_event(rng, index) for index in range(EVENTS)] + _boundary_events()
+    events = [_event(rng, index, traffic_start) for index in range(EVENTS)]
+    events += _boundary_events(traffic_start + WATERMARK_AFTER_START)
     rows = []
     for index, event in enumerate(events):
         cost = None if rng.random() < 0.1 else rng.uniform(0.0, 0.002)
@@ -116,10 +119,15 @@ def _rows() -> list[dict[str, Any]]:
 
 
 @pytest.fixture()
-def loaded(ch_client: Any) -> tuple[Any, str, SloFile, BurnRateEvaluator]:
+def traffic_start(clock: Clock) -> datetime:
+    return clock.ago(days=START_AGO.days, step=HOUR)
+
+
+@pytest.fixture()
+def loaded(ch_client: Any, traffic_start: datetime) -> tuple[Any, str, SloFile, BurnRateEvaluator]:
     database = f"slo_{uuid.uuid4().hex[:10]}"
     apply_migrations(ch_client, database)
-    rows = _rows()
+    rows = _rows(traffic_start)
     insert_rows(ch_client, database, CALLS_TABLE, rows, CALL_COLUMNS)
     insert_rows(
         ch_client, database, CALLS_TABLE, rows[::7], CALL_COLUMNS
@@ -137,11 +145,11 @@ def test_sql_names_match_the_sink_schema() -> None:
 
 @pytest.mark.parametrize("when", ["watermark", "minute-boundary", "behind-watermark"])
 def test_sql_reproduces_the_stream_windows(
-    loaded: tuple[Any, str, SloFile, BurnRateEvaluator], when: str
+    loaded: tuple[Any, str, SloFile, BurnRateEvaluator], traffic_start: datetime, when: str
 ) -> None:
     client, database, slo_file, evaluator = loaded
     watermark = evaluator.watermark_ms
-    assert watermark == int(WATERMARK.timestamp() * 1000)
+    assert watermark == to_ms(traffic_start + WATERMARK_AFTER_START)
     if when == "minute-boundary":
         now = floor_minute(watermark)
     elif when == "behind-watermark":

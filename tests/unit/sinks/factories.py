@@ -1,17 +1,23 @@
-"""Builders of normalized call rows and dead letters for the sink tests (unit and integration)."""
+"""Builders of normalized call rows and dead letters for the sink tests (unit and integration).
+
+Times derive from the wall clock at import (``BASE_TIME``: a day ago, on a whole minute), so rows stay
+inside every table's TTL and the worker's accepted event window on any run date.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 from producers.events import LlmCallEvent
 from streams.ingest import CostFields, SourcePosition, to_call_row
 from streams.records import DeadLetter
+from tests.clock import Clock, to_ms
 
 __all__ = ["BASE_TIME", "call_event", "call_rows", "dead_letter"]
 
-BASE_TIME: Final = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+# call_rows(.., start=i * 1000) spans a few hours from here: all of it stays in the past.
+BASE_TIME: Final = Clock.read().ago(days=1)
 
 
 def call_event(index: int, **overrides: Any) -> LlmCallEvent:
@@ -58,7 +64,7 @@ def call_rows(
 
 def dead_letter(offset: int, payload: bytes = b'{"not": "an event"}') -> DeadLetter:
     return DeadLetter(
-        failed_at=int(BASE_TIME.timestamp() * 1000),
+        failed_at=to_ms(BASE_TIME),
         reason="service: Field required",
         source_topic="t.events",
         source_partition=0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from sinks.schema import (
     qualified,
 )
 from streams.ingest import CostFields
+from tests.clock import Clock
 from tests.unit.sinks.factories import call_rows, dead_letter
 
 DB = "schema_test"
@@ -145,8 +146,10 @@ def test_replayed_calls_count_once_with_final(client: Any) -> None:
     assert client.command(f"SELECT count() FROM {qualified(CALLS_TABLE, DB)} FINAL") == 50
 
 
-def test_replayed_dead_letters_count_once_but_other_payloads_stay(client: Any) -> None:
-    first = dead_letter(3).to_row()
+def test_replayed_dead_letters_count_once_but_other_payloads_stay(
+    client: Any, clock: Clock
+) -> None:
+    first = {**dead_letter(3).to_row(), "failed_at": clock.ago_ms(days=6)}
     replayed_later = {**first, "failed_at": first["failed_at"] + 5 * DAY_MS}
     other_bytes_same_position = dead_letter(3, payload=b"different").to_row()
     insert_rows(client, DB, DLQ_TABLE, [first], DLQ_COLUMNS)
@@ -157,8 +160,7 @@ def test_replayed_dead_letters_count_once_but_other_payloads_stay(client: Any) -
     assert [r[0] for r in rows] == ["different", '{"not": "an event"}']
 
 
-def test_ttls_expire_old_rows_and_old_texts(client: Any) -> None:
-    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+def test_ttls_expire_old_rows_and_old_texts(client: Any, now_ms: int) -> None:
     old, middle, fresh = call_rows(3)
     old["start_time"] = old["end_time"] = now_ms - (CALLS_TTL_DAYS + 1) * DAY_MS
     middle["start_time"] = middle["end_time"] = now_ms - (TEXT_TTL_DAYS + 1) * DAY_MS
