@@ -93,7 +93,8 @@ BAD_KINDS: Final = (
     BadKind("latin1_bytes", _latin1, ("not valid UTF-8",)),
     BadKind(
         "end_before_start",
-        _json(end_time=datetime(2000, 1, 1, tzinfo=UTC).isoformat()),
+        # An hour before the clock read at import, so before every start_time made later.
+        _json(end_time=(datetime.now(UTC) - timedelta(hours=1)).isoformat()),
         ("end_time", "is before start_time"),
     ),
     BadKind("unknown_span_kind", _json(span_kind="robot"), ("span_kind", "'robot'")),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pytest
 
 from streams.sketches import RELATIVE_ACCURACY, LatencySketch, bin_value
+from tests.clock import HOUR, Clock
 
 MIGRATION = Path(__file__).parents[2] / "sinks" / "migrations" / "0003_sketch_functions.sql"
 DATABASE = "sketch_accuracy"
@@ -26,7 +27,7 @@ MINUTES = 6
 SERVICES = ("chat", "search", "agent")
 MODELS = ("gpt-4o", "claude-sonnet", "llama-70b")
 PARTITIONS = 4
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+START = Clock.read().ago(hours=1, step=HOUR)  # a whole hour, relative to the run's clock
 # On a bin boundary the sketch is off by exactly alpha; allow floating-point rounding on top.
 FLOAT_SLACK = 1e-12
 # ClickHouse's exp2 may differ from libm's pow in the last bit or two.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Final
 
 import pytest
@@ -17,11 +17,14 @@ from dashboards.macros import (
     referenced_variables,
     render_sql,
 )
+from tests.clock import HOUR, Clock
 
-START: Final = datetime(2026, 11, 2, 9, 30, 15, 250_000, tzinfo=UTC)
-END: Final = datetime(2026, 11, 2, 11, 30, 0, tzinfo=UTC)
+# A window of whole seconds plus 250 ms at its start, two hours long, relative to the run's clock.
+_HOUR: Final = Clock.read().ago(days=1, step=HOUR)
+START: Final = _HOUR + timedelta(minutes=30, seconds=15, milliseconds=250)
+END: Final = _HOUR + timedelta(hours=2, minutes=30)
 WINDOW: Final = QueryWindow(START, END, 300)
-FROM_S: Final = int(START.timestamp())  # 1793611815
+FROM_S: Final = int(START.timestamp())
 TO_S: Final = int(END.timestamp())
 
 
@@ -33,7 +36,10 @@ TO_S: Final = int(END.timestamp())
             "$__timeFilter_ms(ts)",
             f"ts >= fromUnixTimestamp64Milli({FROM_S}250) AND ts <= fromUnixTimestamp64Milli({TO_S}000)",
         ),
-        ("$__dateFilter(d)", "d >= toDate('2026-11-02') AND d <= toDate('2026-11-02')"),
+        (
+            "$__dateFilter(d)",
+            f"d >= toDate('{START.date().isoformat()}') AND d <= toDate('{END.date().isoformat()}')",
+        ),
         ("$__fromTime", f"toDateTime({FROM_S})"),
         ("$__toTime - 1", f"toDateTime({TO_S}) - 1"),
         ("$__fromTime_ms", f"fromUnixTimestamp64Milli({FROM_S}250)"),

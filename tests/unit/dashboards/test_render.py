@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import struct
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 import pytest
 
 from dashboards.render import format_value, render_error, render_panel
 from dashboards.runner import QueryResult, panel_interval_s, parse_interval, with_database
+from tests.clock import HOUR, Clock
 
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
-T0: Final = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+T0: Final = Clock.read().ago(hours=2, step=HOUR)
 
 
 def _size(png: bytes) -> tuple[int, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,8 +18,9 @@ from producers.sdk.encoding import (
     Rejected,
     encode_event,
 )
+from tests.clock import Clock
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = Clock.read().ago(hours=1)
 OFF = EventDefaults(service="svc", environment="test", capture_text=False)
 ON = EventDefaults(service="svc", environment="test", capture_text=True)
 
@@ -97,8 +97,9 @@ def test_event_without_trace_is_bucketed_by_event_id() -> None:
 
 
 def test_naive_datetimes_are_sent_as_utc() -> None:
-    decoded = _decode(encode_event(_dict(start_time=datetime(2026, 1, 1)), OFF))
-    assert decoded["start_time"] == "2026-01-01T00:00:00+00:00"
+    decoded = _decode(encode_event(_dict(start_time=T0.replace(tzinfo=None)), OFF))
+    assert decoded["start_time"] == T0.isoformat()
+    assert decoded["start_time"].endswith("+00:00")
 
 
 class _BrokenMapping(Mapping[str, Any]):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
 import pytest
 
 from producers.events import LlmCallEvent
 from producers.simulator import Simulator
+from tests.clock import HOUR, Clock
 
 SAMPLE_SEED: Final = 11
 SAMPLE_EVENTS: Final = 20_000
-SAMPLE_START: Final = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SAMPLE_START: Final = Clock.read().ago(hours=3, step=HOUR)  # relative to the run's clock
 SAMPLE_END: Final = SAMPLE_START + timedelta(hours=2)
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from producers.events import LlmCallEvent
 from producers.simulator import Simulator, demo_scenario
+from tests.clock import HOUR, Clock
 
-START = datetime(2026, 6, 1, tzinfo=UTC)
+START = Clock.read().ago(hours=2, step=HOUR)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,8 +18,9 @@ from producers.simulator import (
     run_simulation,
 )
 from producers.simulator.runner import MIN_SLEEP_S, PROGRESS_EVERY, SLEEP_SLICE_S
+from tests.clock import Clock
 
-BASE = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+BASE = Clock.read().ago(hours=1)
 
 
 class FakeClock:

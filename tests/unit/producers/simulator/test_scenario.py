@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from producers.simulator import (
     default_scenario,
 )
 from producers.simulator.catalog import DEFAULT_MODELS
+from tests.clock import Clock
 
 _HOSTED = [m for m in DEFAULT_MODELS if m.provider != "vllm"]
 
@@ -82,10 +83,10 @@ class _RateLimitEverything:
         plan.failures = FailureRates(rate_limit=0.95, server_error=0.0, timeout=0.0)
 
 
-def test_custom_effects_change_the_generated_traffic() -> None:
+def test_custom_effects_change_the_generated_traffic(clock: Clock) -> None:
     storm = Incident("storm", start=0.5, service="search-rag", effects=(_RateLimitEverything(),))
     scenario = dataclasses.replace(default_scenario(incident_start=None), incidents=(storm,))
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    t0 = clock.ago(minutes=15)
     events = list(Simulator(2, scenario).events(4_000, t0, t0 + timedelta(minutes=10)))
     llm = [e for e in events if e.span_kind == "llm" and e.service == "search-rag"]
     early = [e for e in llm if e.start_time < t0 + timedelta(minutes=4)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -23,9 +23,10 @@ from producers.simulator import (
     default_scenario,
 )
 from producers.simulator.catalog import DEFAULT_MODELS
+from tests.clock import Clock
 from tests.unit.producers.simulator.conftest import SAMPLE_END, SAMPLE_START
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = Clock.read().ago(hours=1)
 _IDS = ("event_id", "trace_id", "span_id", "parent_span_id", "response_id")
 
 
