@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,18 @@ from streams.cost import (
 )
 from streams.pricing.overrides import PriceOverride, PriceOverrideError, PriceOverrides
 
-AT = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+# Calendar facts of genai-prices' bundled catalog, not event times: a price on a past day never changes,
+# so these hold on any run date (no TTL or event-time bound applies to a price lookup).
+AT = datetime.fromisoformat("2025-06-01T12:00:00+00:00")
+DEEPSEEK_DAY = date.fromisoformat("2025-06-01")  # peak before 16:30 UTC, off-peak 16:30-00:30 UTC
+O3_PRICE_CUT = datetime.fromisoformat("2025-06-10T00:00:00+00:00")  # 10/40 -> 2/8 USD per million
+SONNET_4_6_LATER = datetime.fromisoformat("2026-03-13T00:00:00+00:00")
 # Float rates against genai-prices' Decimal arithmetic.
 REL = 1e-12
+
+
+def _on_deepseek_day(hour: int) -> datetime:
+    return datetime.combine(DEEPSEEK_DAY, time(hour), tzinfo=UTC)
 
 
 def _reference(
@@ -65,14 +74,14 @@ REAL_MODELS: list[tuple[str | None, str, str | None, tuple[int, int, int, int, i
         "o3",
         "openai",
         (3_000, 9_000, 1_000, 0, 7_000),
-        datetime(2025, 6, 9, 23, tzinfo=UTC),
+        O3_PRICE_CUT - timedelta(hours=1),
     ),
     (
         "openai",
         "o3",
         "openai",
         (3_000, 9_000, 1_000, 0, 7_000),
-        datetime(2025, 6, 10, 0, tzinfo=UTC),
+        O3_PRICE_CUT,
     ),
     ("anthropic", "claude-sonnet-4-5", "anthropic", (1_000, 500, 300, 200, 0), AT),
     ("anthropic", "claude-sonnet-4-5", "anthropic", (250_000, 4_000, 100_000, 50_000, 0), AT),
@@ -84,7 +93,7 @@ REAL_MODELS: list[tuple[str | None, str, str | None, tuple[int, int, int, int, i
         "claude-sonnet-4-6",
         "anthropic",
         (300_000, 1_000, 0, 0, 0),
-        datetime(2026, 3, 13, tzinfo=UTC),
+        SONNET_4_6_LATER,
     ),
     ("google", "gemini-2.5-pro", "google", (150_000, 2_000, 50_000, 0, 1_000), AT),
     ("google", "gemini-2.5-pro", "google", (300_000, 2_000, 0, 0, 0), AT),
@@ -101,14 +110,14 @@ REAL_MODELS: list[tuple[str | None, str, str | None, tuple[int, int, int, int, i
         "deepseek-chat",
         "deepseek",
         (1_000, 100, 100, 0, 0),
-        datetime(2025, 6, 1, 3, tzinfo=UTC),
+        _on_deepseek_day(3),
     ),
     (
         "deepseek",
         "deepseek-chat",
         "deepseek",
         (1_000, 100, 100, 0, 0),
-        datetime(2025, 6, 1, 18, tzinfo=UTC),
+        _on_deepseek_day(18),
     ),
     (None, "gpt-4o", None, (1_000, 500, 0, 0, 0), AT),
     (None, "claude-3-5-haiku-20241022", None, (1_000, 500, 0, 0, 0), AT),
@@ -160,17 +169,17 @@ def test_price_changes_are_followed() -> None:
     """o3's price dropped from 10/40 to 2/8 USD per million on 2025-06-10."""
     calculator = CostCalculator()
     usage = (3_000, 9_000, 0, 0, 0)
-    before = calculator.price("openai", "o3", *usage, at=datetime(2025, 6, 9, tzinfo=UTC))
-    after = calculator.price("openai", "o3", *usage, at=datetime(2025, 6, 10, tzinfo=UTC))
+    before = calculator.price("openai", "o3", *usage, at=O3_PRICE_CUT - timedelta(days=1))
+    after = calculator.price("openai", "o3", *usage, at=O3_PRICE_CUT)
     assert before.cost_usd == pytest.approx(5 * after.cost_usd, rel=REL)  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(
     ("on", "same_as"),
     [
-        (date(2025, 6, 1), datetime(2025, 6, 1, 0, 0, tzinfo=UTC)),  # off-peak at midnight UTC
-        (datetime(2025, 6, 1, 3, 0), datetime(2025, 6, 1, 3, 0, tzinfo=UTC)),  # naive = UTC
-        (datetime(2025, 6, 1, 20, 0, tzinfo=UTC), datetime(2025, 6, 1, 20, 0, tzinfo=UTC)),
+        (DEEPSEEK_DAY, _on_deepseek_day(0)),  # off-peak at midnight UTC
+        (_on_deepseek_day(3).replace(tzinfo=None), _on_deepseek_day(3)),  # naive = UTC
+        (_on_deepseek_day(20), _on_deepseek_day(20)),
     ],
 )
 def test_on_is_used_when_the_call_has_no_time(on: date | datetime, same_as: datetime) -> None:
@@ -182,10 +191,8 @@ def test_on_is_used_when_the_call_has_no_time(on: date | datetime, same_as: date
 
 
 def test_deepseek_peak_and_off_peak_differ(calculator: CostCalculator) -> None:
-    peak = calculator.price("deepseek", "deepseek-chat", 1_000, 100, at=datetime(2025, 6, 1, 3))
-    off_peak = calculator.price(
-        "deepseek", "deepseek-chat", 1_000, 100, at=datetime(2025, 6, 1, 18)
-    )
+    peak = calculator.price("deepseek", "deepseek-chat", 1_000, 100, at=_on_deepseek_day(3))
+    off_peak = calculator.price("deepseek", "deepseek-chat", 1_000, 100, at=_on_deepseek_day(18))
     assert peak.cost_usd == pytest.approx(2 * off_peak.cost_usd, rel=REL)  # type: ignore[operator]
 
 
