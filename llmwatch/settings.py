@@ -13,7 +13,14 @@ from typing import Final, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.topics import DEFAULT_PARTITIONS, DEFAULT_PREFIX, DEFAULT_RETENTION_HOURS, TopicLayout
+from streams.delivery import DEFAULT_MAX_IN_FLIGHT
+from streams.topics import (
+    DEFAULT_PARTITIONS,
+    DEFAULT_PREFIX,
+    DEFAULT_RETENTION_HOURS,
+    MAX_RECORD_BYTES,
+    TopicLayout,
+)
 
 __all__ = ["ENV_PREFIX", "Settings"]
 
@@ -57,6 +64,17 @@ class Settings(BaseSettings):
     )
     commit_interval_s: float = Field(
         default=0.5, gt=0, description="How often the worker commits (and publishes its output)."
+    )
+    worker_max_in_flight: int = Field(
+        default=DEFAULT_MAX_IN_FLIGHT,
+        ge=1,
+        description="Worker: source records whose outputs may await the broker's acks at once.",
+    )
+    max_record_bytes: int = Field(
+        default=MAX_RECORD_BYTES,
+        gt=64 * 1024,
+        le=MAX_RECORD_BYTES,
+        description="Largest record the worker publishes; at most the topics' max.message.bytes.",
     )
     sink_group: str = Field(default="llmwatch-sink", description="Consumer group of the sink.")
     sink_batch_rows: int = Field(default=10_000, ge=1, description="Rows per ClickHouse insert.")
