@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any, Final
 
 import orjson
@@ -24,14 +24,17 @@ from streams.alerts import (
 from streams.burnrate import BurnRateEvaluator
 from streams.ingest import SourcePosition, to_call_row
 from streams.slo import HOUR_MS, MINUTE_MS, SloFile, parse_slo_file
+from tests.clock import Clock, to_ms
 
-T0: Final = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000)
+# Midnight UTC two to three days before the run: every scripted incident stays in the past.
+T0_TIME: Final = Clock.read().ago(days=2, step=timedelta(days=1))
+T0: Final = to_ms(T0_TIME)
 STEP_MS: Final = 3_000  # 20 calls per minute
 PER_MINUTE: Final = MINUTE_MS // STEP_MS
 _TEMPLATE: Final = to_call_row(
     LlmCallEvent(
-        start_time=datetime(2026, 11, 2, tzinfo=UTC),
-        end_time=datetime(2026, 11, 2, 0, 0, 1, tzinfo=UTC),
+        start_time=T0_TIME,
+        end_time=T0_TIME + timedelta(seconds=1),
         service="bot",
         provider_name="openai",
         request_model="gpt-4o-mini",
