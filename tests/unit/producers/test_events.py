@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import orjson
@@ -10,9 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from producers.events import MAX_TEXT_CHARS, LlmCallEvent, SpanKind
+from tests.clock import Clock
 
-START = "2026-01-01T00:00:00Z"
-END = "2026-01-01T00:00:02Z"
+START_TIME = Clock.read().ago(hours=1)
+ISO_Z = "%Y-%m-%dT%H:%M:%SZ"  # the wire form apps send
+START = f"{START_TIME:{ISO_Z}}"
+END = f"{START_TIME + timedelta(seconds=2):{ISO_Z}}"
 
 
 def make(**fields: Any) -> LlmCallEvent:
@@ -55,7 +58,10 @@ def test_otel_and_deprecated_names_are_accepted(alias: str, field: str, value: o
     [
         ({"input_tokens": -1}, ["input_tokens", "-1"]),
         ({"output_tokens": -5}, ["output_tokens", "-5"]),
-        ({"end_time": "2025-12-31T23:59:59Z"}, ["end_time", "before", "start_time"]),
+        (
+            {"end_time": f"{START_TIME - timedelta(seconds=1):{ISO_Z}}"},
+            ["end_time", "before", "start_time"],
+        ),
         ({"span_kind": "robot"}, ["span_kind", "robot"]),
         ({"input_text": "x" * (MAX_TEXT_CHARS + 1)}, ["input_text", str(MAX_TEXT_CHARS)]),
         ({"output_text": "y" * (MAX_TEXT_CHARS + 1)}, ["output_text", str(MAX_TEXT_CHARS + 1)]),
@@ -105,14 +111,14 @@ def test_status_is_derived_from_error_and_http_status(
 
 
 def test_naive_timestamps_are_utc() -> None:
-    event = LlmCallEvent(
-        start_time=datetime(2026, 1, 1, 12, 0), end_time=datetime(2026, 1, 1, 12, 0, 1), service="s"
-    )
+    naive = START_TIME.replace(tzinfo=None)
+    event = LlmCallEvent(start_time=naive, end_time=naive + timedelta(seconds=1), service="s")
     assert event.start_time.tzinfo is UTC
+    assert event.start_time == START_TIME
 
 
 def test_json_round_trip_is_lossless() -> None:
-    start = datetime(2026, 3, 1, tzinfo=UTC)
+    start = START_TIME
     event = LlmCallEvent(
         start_time=start,
         end_time=start + timedelta(milliseconds=1234),
