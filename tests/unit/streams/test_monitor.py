@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import orjson
 import pytest
@@ -21,9 +21,10 @@ from streams.periodic import (
 )
 from streams.rollups import RecordRollups, encode_rollups
 from streams.slo import parse_slo_file
+from tests.clock import Clock, to_ms
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-NOW_MS = int(NOW.timestamp() * 1000)
+NOW = Clock.read().ago()  # the run's clock on a whole minute; events end just before it
+NOW_MS = to_ms(NOW)
 SLOS = """
 version: 1
 slos:
