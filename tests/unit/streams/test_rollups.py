@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,12 @@ from streams.rollups import (
     rollup_record,
 )
 from streams.sketches import LatencySketch, SketchState
+from tests.clock import Clock, to_ms
 
 SOURCE = SourcePosition("llmwatch.events", 3, 99)
-NOW = 1_777_890_000_000  # 2026-05-04T10:20:00Z, just after the events
-MINUTE = "2026-05-04T10:15"
+_MINUTE_START = Clock.read().ago(minutes=10)  # a whole minute of the run's clock
+NOW = to_ms(_MINUTE_START + timedelta(minutes=5))  # the record's timestamp, just after the events
+MINUTE = f"{_MINUTE_START:%Y-%m-%dT%H:%M}"
 
 
 def event(i: int, **fields: Any) -> dict[str, Any]:
@@ -123,7 +126,7 @@ def test_replaying_a_record_gives_identical_rows() -> None:
 
 def test_deprecated_model_traffic_is_flagged() -> None:
     analytics = RecordAnalytics()
-    events = [event(0, request_model="gpt-4-32k", start_time="2026-05-04T10:15:00Z")]
+    events = [event(0, request_model="gpt-4-32k", start_time=f"{MINUTE}:00Z")]
     (row,) = analytics.rollups(rows_of(events, analytics), SOURCE).rollup_1m
     assert row["lifecycle"] == "retired"
     assert analytics.flagged_models == {("openai", "gpt-4-32k", "retired"): 1}
