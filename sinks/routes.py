@@ -125,7 +125,11 @@ def decode_dead_letter_rows(value: bytes | None) -> list[Row]:
 def dead_letter_row(
     reason: str, topic: str, partition: int, offset: int, value: bytes | None
 ) -> Row:
-    """The ``llm_dlq`` row for a whole record the sink could not decode or insert."""
+    """The ``llm_dlq`` row for a whole record the sink could not decode or insert.
+
+    Stored like every dead letter (``streams.deadletter_payload``): payload and reason redacted, the
+    payload capped at 256 KiB, ``payload_size`` and ``payload_sha256`` those of the record's bytes.
+    """
     return DeadLetter(
         failed_at=now_ms(),
         reason=reason,

@@ -7,8 +7,10 @@ with exactly the keys in :data:`CALL_FIELDS`, ready for a column insert:
 - ``metadata`` is ``dict[str, str]``; ``finish_reasons`` is ``list[str]``;
 - ``source_partition`` / ``source_offset`` locate the raw record the event came from (lineage).
 
-Dead letters (topic ``dlq``): one JSON object per record, see :class:`DeadLetter`. The original bytes are
-kept whole (base64) up to the topic's record limit, with their length and sha256.
+Dead letters (topic ``dlq``): one JSON object per record, see :class:`DeadLetter`. The payload is stored
+redacted and capped at 256 KiB (``streams.deadletter_payload``), base64 in the record, with the length and
+sha256 of the original bytes; the reason is redacted too. A dead letter therefore always fits its record
+and its row, and holds no text the redactor would have removed from a stored call.
 
 Nothing here does I/O.
 """
@@ -16,11 +18,12 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 import orjson
+
+from streams.deadletter_payload import store_payload, store_reason
 
 __all__ = [
     "CALL_FIELDS",
@@ -98,6 +101,9 @@ DLQ_FIELDS: Final[tuple[str, ...]] = (
 )
 
 
+_UNKNOWN_SIZE: Final = -1
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """One record, or one event inside a batch record, that failed validation.
@@ -105,6 +111,11 @@ class DeadLetter:
     ``index_in_record`` is -1 when the whole record failed, else the event's index in the batch.
     ``dead_letter_id`` is deterministic (source position + index), so a replayed dead letter is
     deduplicated downstream like any event.
+
+    Construction stores the payload and the reason (``streams.deadletter_payload``): ``payload`` is
+    given the raw bytes and holds their redacted, capped form afterwards; ``payload_size`` and
+    ``payload_sha256`` are then those of the raw bytes. Both are given only when reading a dead letter
+    back from its record (the payload is already stored then, and storing it again leaves it as is).
     """
 
     failed_at: int  # epoch ms
@@ -114,6 +125,16 @@ class DeadLetter:
     source_offset: int
     index_in_record: int
     payload: bytes
+    payload_size: int = _UNKNOWN_SIZE
+    payload_sha256: str = ""
+
+    def __post_init__(self) -> None:
+        stored = store_payload(self.payload)
+        object.__setattr__(self, "payload", stored.payload)
+        object.__setattr__(self, "reason", store_reason(self.reason))
+        if self.payload_size == _UNKNOWN_SIZE or not self.payload_sha256:
+            object.__setattr__(self, "payload_size", stored.original_size)
+            object.__setattr__(self, "payload_sha256", stored.original_sha256)
 
     @property
     def dead_letter_id(self) -> str:
@@ -126,12 +147,10 @@ class DeadLetter:
         doc = asdict(self)
         doc["payload"] = base64.b64encode(self.payload).decode("ascii")
         doc["dead_letter_id"] = self.dead_letter_id
-        doc["payload_size"] = len(self.payload)
-        doc["payload_sha256"] = hashlib.sha256(self.payload).hexdigest()
         return orjson.dumps(doc)
 
     def to_row(self) -> dict[str, Any]:
-        """A dict with exactly the keys of :data:`DLQ_FIELDS` (payload as bytes)."""
+        """A dict with exactly the keys of :data:`DLQ_FIELDS` (payload as stored bytes)."""
         return {
             "dead_letter_id": self.dead_letter_id,
             "failed_at": self.failed_at,
@@ -140,8 +159,8 @@ class DeadLetter:
             "source_partition": self.source_partition,
             "source_offset": self.source_offset,
             "index_in_record": self.index_in_record,
-            "payload_size": len(self.payload),
-            "payload_sha256": hashlib.sha256(self.payload).hexdigest(),
+            "payload_size": self.payload_size,
+            "payload_sha256": self.payload_sha256,
             "payload": self.payload,
         }
 
@@ -158,6 +177,8 @@ def decode_dead_letter(value: bytes) -> DeadLetter:
             source_offset=int(doc["source_offset"]),
             index_in_record=int(doc["index_in_record"]),
             payload=base64.b64decode(doc["payload"]),
+            payload_size=int(doc.get("payload_size", _UNKNOWN_SIZE)),
+            payload_sha256=str(doc.get("payload_sha256", "")),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a dead-letter record ({exc}): {value[:120]!r}") from exc
