@@ -6,12 +6,20 @@ Rows arrive as dicts (``streams.records`` formats); ``clickhouse-connect`` inser
 plus a chdb insert of 10,000 call rows measured ~86,000 rows/s on a loaded 2-core machine).
 
 Errors are split in two kinds, because the sink treats them differently:
-- a *data error* (:func:`is_data_error`): some value cannot be serialized for its column (wrong type,
-  out of range, None in a non-Nullable column, missing key). Retrying cannot help;
-  :func:`insert_groups` bisects the batch to find the groups (Kafka records) at fault and returns them
-  so the sink can dead-letter them while inserting everything else;
-- anything else (server unreachable, unknown table, too many parts): propagated unchanged, so the
-  caller retries the whole batch later.
+- a *bad value* (:class:`sinks.values.BadValue`): a value that cannot go into its column (wrong type,
+  out of range, None in a non-Nullable column, a missing column in the row). Retrying cannot help, so
+  :func:`insert_groups` returns the groups (Kafka records) holding one, and the sink dead-letters them
+  while inserting everything else;
+- anything else propagates, so the caller retries the batch or stops: the server unreachable, an
+  unknown table or column, a column of a type no row format writes (:class:`SchemaMismatch`), a
+  constraint, and any failure that no value explains (a driver or llmwatch bug). Exception types do
+  not decide this: the driver raises ``ValueError``, ``TypeError``, ``AttributeError`` and
+  ``struct.error`` for bad values and for its own bugs alike. Only a value that fails the column
+  check of :mod:`sinks.values` makes its group a dead letter.
+
+The happy path is one insert. Only after a failed insert are the rows checked against the table's
+live column types (one ``DESCRIBE``); the groups without a bad value are then inserted in one more
+insert, whose failure propagates.
 
 An insert is atomic for batches below ClickHouse's ``max_insert_block_size`` (~1M rows), which the
 sink's batches are. Rows inserted before an error elsewhere in a bisection are inserted again on retry;
@@ -22,40 +30,25 @@ What can block: each insert, for as long as ClickHouse takes.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DataError
+
+from sinks.values import BadValue, SchemaMismatch, column_types, find_bad_values
 
 __all__ = [
-    "DATA_ERRORS",
+    "BadValue",
     "RejectedGroup",
+    "SchemaMismatch",
     "insert_groups",
     "insert_rows",
-    "is_data_error",
     "to_columns",
 ]
 
 Row = Mapping[str, Any]
-# What clickhouse-connect raises while serializing a bad value, before anything reaches ClickHouse.
-DATA_ERRORS: Final[tuple[type[Exception], ...]] = (
-    DataError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    OverflowError,
-    KeyError,
-    struct.error,
-)
-# (index of the group in the input, the data error it caused)
-RejectedGroup = tuple[int, Exception]
-
-
-def is_data_error(exc: BaseException) -> bool:
-    """True if ``exc`` means "these values cannot go into these columns" (retrying will not help)."""
-    return isinstance(exc, DATA_ERRORS)
+# (index of the group in the input, the bad value that rejects it)
+RejectedGroup = tuple[int, BadValue]
 
 
 def to_columns(rows: Sequence[Row], columns: Sequence[str]) -> list[list[Any]]:
@@ -91,30 +84,37 @@ def insert_groups(
     groups: Sequence[Sequence[Row]],
     columns: Sequence[str],
 ) -> list[RejectedGroup]:
-    """Insert every group's rows; return the groups rejected for bad data, with their error.
+    """Insert every group's rows; return the groups rejected for a bad value, with it.
 
-    The happy path is one insert of all rows. On a data error the groups are bisected until each bad
-    group is alone (``O(bad * log(groups))`` inserts). Other errors propagate.
+    One insert when all is well. After a failure: the groups with a bad value are set aside and the
+    others inserted in one insert. A failure that no bad value explains is raised unchanged; an
+    unknown table or column, or a :class:`SchemaMismatch`, is raised from the column lookup.
     """
-    return _bisect(client, database, table, groups, columns, 0, len(groups))
+    try:
+        insert_rows(client, database, table, [row for group in groups for row in group], columns)
+        return []
+    except Exception as exc:  # classified below by the values, not by the exception type
+        failure = exc
+    rejected = _rejected_groups(client, database, table, groups, columns)
+    if not rejected:
+        raise failure
+    bad = {index for index, _ in rejected}
+    kept = [row for index, group in enumerate(groups) if index not in bad for row in group]
+    insert_rows(client, database, table, kept, columns)
+    return rejected
 
 
-def _bisect(
+def _rejected_groups(
     client: Client,
     database: str,
     table: str,
     groups: Sequence[Sequence[Row]],
     columns: Sequence[str],
-    lo: int,
-    hi: int,
 ) -> list[RejectedGroup]:
-    rows = [row for group in groups[lo:hi] for row in group]
-    try:
-        insert_rows(client, database, table, rows, columns)
-        return []
-    except DATA_ERRORS as exc:
-        if hi - lo == 1:
-            return [(lo, exc)]
-    mid = (lo + hi) // 2
-    left = _bisect(client, database, table, groups, columns, lo, mid)
-    return left + _bisect(client, database, table, groups, columns, mid, hi)
+    types = column_types(client, database, table, columns)
+    rejected = []
+    for index, group in enumerate(groups):
+        bad = find_bad_values(group, columns, types)
+        if bad:
+            rejected.append((index, bad[min(bad)]))
+    return rejected

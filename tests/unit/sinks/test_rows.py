@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 import hashlib
-import struct
 from typing import Any
 
 import pytest
-from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
+from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
 
 from sinks.migrate import apply_migrations
-from sinks.rows import insert_groups, insert_rows, is_data_error, to_columns
+from sinks.rows import insert_groups, insert_rows, to_columns
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE, qualified
+from sinks.values import BadValue, SchemaMismatch
 from tests.unit.sinks.factories import call_rows, dead_letter
 
 DB = "rows_test"
@@ -37,23 +37,6 @@ def test_to_columns_of_no_rows_is_empty_columns() -> None:
 def test_to_columns_names_the_missing_column() -> None:
     with pytest.raises(KeyError, match=r"row #1 has no column\(s\) \['b'\]"):
         to_columns([{"a": 1, "b": 2}, {"a": 3}], ["a", "b"])
-
-
-@pytest.mark.parametrize(
-    ("exc", "expected"),
-    [
-        (DataError("bad"), True),
-        (ValueError("bad"), True),
-        (TypeError("bad"), True),
-        (AttributeError("bad"), True),
-        (struct.error("bad"), True),
-        (DatabaseError("Code: 60. UNKNOWN_TABLE"), False),
-        (OperationalError("connection refused"), False),
-        (OSError("disk"), False),
-    ],
-)
-def test_is_data_error(exc: Exception, expected: bool) -> None:
-    assert is_data_error(exc) is expected
 
 
 def test_insert_rows_writes_every_row(client: Any) -> None:
@@ -84,6 +67,10 @@ def test_insert_groups_without_bad_data_rejects_nothing(client: Any) -> None:
         ({6}, "service", None),
         ({1, 4}, "start_time", 1.5),
         ({2}, "metadata", {"k": 1}),
+        ({5}, "input_tokens", -1),
+        ({0, 6}, "http_status", 70_000),
+        ({3}, "temperature", "hot"),
+        ({2}, "event_id", 123),
     ],
 )
 def test_insert_groups_isolates_the_bad_groups_and_inserts_the_rest(
@@ -94,8 +81,49 @@ def test_insert_groups_isolates_the_bad_groups_and_inserts_the_rest(
         groups[index][5][column] = value
     rejected = insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS)
     assert {index for index, _ in rejected} == bad_groups
-    assert all(is_data_error(exc) for _, exc in rejected)
+    assert all(isinstance(exc, BadValue) and exc.column == column for _, exc in rejected)
+    assert all(f"column {column!r}" in str(exc) and "row 5" in str(exc) for _, exc in rejected)
     assert _count(client) == 10 * (7 - len(bad_groups))
+
+
+def test_a_bad_text_value_is_named_without_quoting_it(client: Any) -> None:
+    groups = [call_rows(2), call_rows(2, start=2)]
+    groups[1][0]["input_tokens"] = "contact fake.person@example.invalid"
+    [(index, exc)] = insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS)
+    assert index == 1
+    assert str(exc) == (
+        "column 'input_tokens' (UInt32), row 0: got str of 35 chars, expected an int in "
+        "[0, 4294967295]"
+    )
+
+
+def test_a_column_type_no_row_format_writes_is_raised_not_dead_lettered(client: Any) -> None:
+    # The table changed under the sink: the driver fails on every row's valid '' response_id
+    # (a TypeError, which used to dead-letter the whole batch).
+    client.command(f"ALTER TABLE {qualified(CALLS_TABLE, DB)} MODIFY COLUMN response_id Date")
+    groups = [call_rows(3), call_rows(3, start=3)]
+    with pytest.raises(SchemaMismatch, match=r"column 'response_id' has type Date"):
+        insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS)
+    assert _count(client) == 0
+
+
+def test_a_column_missing_in_the_table_is_raised_not_dead_lettered(client: Any) -> None:
+    client.command(f"ALTER TABLE {qualified(CALLS_TABLE, DB)} DROP COLUMN seed")
+    groups = [call_rows(3), call_rows(3, start=3)]
+    groups[1][0]["input_tokens"] = "many"  # a bad value too: the schema error still wins
+    with pytest.raises(ProgrammingError, match="seed"):
+        insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS)
+    assert _count(client) == 0
+
+
+def test_a_failure_no_value_explains_is_raised_unchanged(client: Any) -> None:
+    # The server refuses valid rows (here a constraint; in general any server or driver fault).
+    client.command(
+        f"ALTER TABLE {qualified(CALLS_TABLE, DB)} ADD CONSTRAINT few CHECK input_tokens < 100"
+    )
+    with pytest.raises(DatabaseError, match="few"):
+        insert_groups(client, DB, CALLS_TABLE, [call_rows(3)], CALL_COLUMNS)
+    assert _count(client) == 0
 
 
 def test_insert_groups_rejects_a_group_with_a_missing_column(client: Any) -> None:
@@ -103,7 +131,8 @@ def test_insert_groups_rejects_a_group_with_a_missing_column(client: Any) -> Non
     del groups[1][2]["service"]
     [(index, exc)] = insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS)
     assert index == 1
-    assert "row #2 has no column(s) ['service']" in str(exc)
+    assert isinstance(exc, BadValue)
+    assert str(exc) == "column 'service' (LowCardinality(String)), row 2: no column in the row"
     assert _count(client) == 8
 
 
