@@ -22,7 +22,11 @@ DATASOURCE_FILE = ROOT / "dashboards" / "provisioning" / "datasources" / "clickh
 SYSTEM_LOGS_FILE = ROOT / "deploy" / "clickhouse" / "config.d" / "system-logs.xml"
 READER_FILE = ROOT / "deploy" / "clickhouse" / "users.d" / "grafana-reader.xml"
 
-SERVICES = ("kafka", "clickhouse", "grafana", "worker", "sink")
+SERVICES = ("kafka", "clickhouse", "grafana", "worker", "sink")  # long-running, with healthchecks
+ENTRY_CHECK = "env-check"  # one-shot: every service above waits for it to succeed
+ALL_SERVICES = (ENTRY_CHECK, *SERVICES)
+CHECK_SCRIPT = ROOT / "deploy" / "check-env.sh"
+PLACEHOLDER = "CHANGE-ME"
 LLMWATCH_SERVICES = ("worker", "sink")
 REQUIRED_SECRETS = (
     "CLICKHOUSE_PASSWORD",
@@ -121,7 +125,7 @@ def test_compose_refuses_to_start_without_a_secret(tmp_path: Path, missing: str)
 
 
 def test_services_are_the_expected_set() -> None:
-    assert set(compose()["services"]) == set(SERVICES)
+    assert set(compose()["services"]) == set(ALL_SERVICES)
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -132,14 +136,14 @@ def test_service_has_a_healthcheck(name: str) -> None:
     assert {"interval", "timeout", "retries"} <= set(check)
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", ALL_SERVICES)
 def test_service_image_is_pinned(name: str) -> None:
     image = service(name).get("image")
     assert image is not None, f"{name} has no image tag"
     assert PINNED_IMAGE.match(image), f"{name} image {image!r} is not pinned to a version tag"
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", ALL_SERVICES)
 def test_service_has_no_literal_secret(name: str) -> None:
     for key, value in service(name).get("environment", {}).items():
         if SECRET_KEY.search(key):
@@ -153,7 +157,7 @@ def test_no_secret_has_a_default_anywhere() -> None:
         assert f"${{{secret}:?" in text
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", ALL_SERVICES)
 def test_published_ports_bind_loopback_only(name: str) -> None:
     for port in service(name).get("ports", []):
         assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port!r} on all interfaces"
@@ -188,6 +192,7 @@ def test_llmwatch_service_waits_for_healthy_dependencies(name: str) -> None:
     assert spec["command"] == ["llmwatch", name]
     assert spec["healthcheck"]["test"] == ["CMD", "llmwatch", "healthcheck", name]
     assert spec["depends_on"] == {
+        ENTRY_CHECK: {"condition": "service_completed_successfully"},
         "kafka": {"condition": "service_healthy"},
         "clickhouse": {"condition": "service_healthy"},
     }
@@ -197,11 +202,77 @@ def test_llmwatch_service_waits_for_healthy_dependencies(name: str) -> None:
     assert any(v.endswith(f":{env['LLMWATCH_DATA_DIR']}") for v in spec["volumes"])
 
 
+# --- the entry check: placeholders never start the stack --------------------------------------------
+
+
+def env_example_values() -> dict[str, str]:
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]
+    return {name: value for name, value in pairs}
+
+
+def run_entry_check(values: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """deploy/check-env.sh as the env-check service runs it: its command's names, its environment."""
+    spec = service(ENTRY_CHECK)
+    env = {"PATH": os.environ.get("PATH", ""), **values}
+    return subprocess.run(
+        ["sh", str(CHECK_SCRIPT), *spec["command"]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=COMPOSE_TIMEOUT_S,
+        check=False,
+    )
+
+
+def test_the_entry_check_covers_every_secret() -> None:
+    spec = service(ENTRY_CHECK)
+    assert spec["command"] == list(REQUIRED_SECRETS)
+    assert set(spec["environment"]) == set(REQUIRED_SECRETS)
+    assert spec["entrypoint"] == ["sh", "/usr/local/bin/llmwatch-check-env"]
+    assert "./deploy/check-env.sh:/usr/local/bin/llmwatch-check-env:ro" in spec["volumes"]
+    assert spec["restart"] == "no" and "healthcheck" not in spec
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_waits_for_the_entry_check(name: str) -> None:
+    condition = service(name)["depends_on"][ENTRY_CHECK]
+    assert condition == {"condition": "service_completed_successfully"}
+
+
+@pytest.mark.parametrize("placeholder", REQUIRED_SECRETS)
+def test_the_entry_check_refuses_a_placeholder_and_names_it(placeholder: str) -> None:
+    example = env_example_values()[placeholder]
+    assert PLACEHOLDER in example
+    result = run_entry_check(TEST_SECRETS | {placeholder: example})
+    assert result.returncode == 1
+    assert [line.split(":")[1].split()[0] for line in result.stderr.splitlines()] == [placeholder]
+    assert example not in result.stdout + result.stderr  # the value itself is never printed
+
+
+def test_the_entry_check_refuses_the_unedited_env_example() -> None:
+    result = run_entry_check(env_example_values())
+    assert result.returncode == 1
+    assert all(name in result.stderr for name in REQUIRED_SECRETS)
+
+
+def test_the_entry_check_passes_real_values() -> None:
+    result = run_entry_check(TEST_SECRETS)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert f"passed ({len(REQUIRED_SECRETS)} variables)" in result.stdout
+
+
+def test_the_entry_check_refuses_an_empty_value() -> None:
+    result = run_entry_check(TEST_SECRETS | {"GRAFANA_ADMIN_PASSWORD": ""})
+    assert result.returncode == 1 and "GRAFANA_ADMIN_PASSWORD is not set" in result.stderr
+
+
 def test_worker_uses_rocksdb_store() -> None:
     assert service("worker")["environment"]["LLMWATCH_STORE"] == "rocksdb://"
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", ALL_SERVICES)
 def test_volumes_are_named_or_existing_repo_files(name: str) -> None:
     declared = set(compose()["volumes"])
     for volume in service(name).get("volumes", []):
