@@ -10,6 +10,10 @@ their event id.
 Guarantees of :class:`Batcher`: a batch never holds more than ``max_events`` events, and its encoded
 envelope (``producers.wire.encode_batch_raw``) never exceeds ``max_bytes`` unless it is a single event
 that is larger on its own (sent alone). Events keep their arrival order within a bucket.
+
+Memory accounting: an event held by the SDK costs :func:`held_bytes` (its JSON plus
+:data:`EVENT_OVERHEAD_BYTES` of CPython objects around it); :attr:`Batch.held_bytes` is the sum over a
+batch, so what the SDK reserves per event is exactly what it releases per batch.
 """
 
 from __future__ import annotations
@@ -20,16 +24,21 @@ from typing import Final
 
 __all__ = [
     "ENVELOPE_OVERHEAD_BYTES",
+    "EVENT_OVERHEAD_BYTES",
     "TRACE_KEY_BUCKETS",
     "Batch",
     "Batcher",
     "bucket_for",
     "bucket_key",
+    "held_bytes",
 ]
 
 TRACE_KEY_BUCKETS: Final = 32
 # Upper bound of the envelope's bytes around the events: marker, version, sent_at_ms and brackets.
 ENVELOPE_OVERHEAD_BYTES: Final = 96
+# CPython's cost of holding one event besides its JSON: the bytes header (33), the queue's tuple (56)
+# and the deque and batch list slots (8 + 8), rounded up.
+EVENT_OVERHEAD_BYTES: Final = 128
 _KEYS: Final[tuple[bytes, ...]] = tuple(b"tb-%d" % n for n in range(TRACE_KEY_BUCKETS))
 
 
@@ -45,6 +54,11 @@ def bucket_key(bucket: int) -> bytes:
     return _KEYS[bucket]
 
 
+def held_bytes(payload: bytes) -> int:
+    """What holding one encoded event costs against the SDK's byte limit."""
+    return len(payload) + EVENT_OVERHEAD_BYTES
+
+
 @dataclass(slots=True)
 class Batch:
     """Events (already JSON) bound for one key, oldest first."""
@@ -57,6 +71,12 @@ class Batch:
     def add(self, payload: bytes) -> None:
         self.size += len(payload) + 1  # +1 for the separating comma
         self.events.append(payload)
+
+    @property
+    def held_bytes(self) -> int:
+        """The sum of :func:`held_bytes` over the batch's events."""
+        count = len(self.events)
+        return self.size - ENVELOPE_OVERHEAD_BYTES - count + count * EVENT_OVERHEAD_BYTES
 
 
 class Batcher:

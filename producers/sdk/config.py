@@ -7,9 +7,14 @@ Producer defaults and why:
   for little CPU at SDK rates (verified against the embedded Tansu broker).
 - ``partitioner=murmur2_random``: the Java client's key hash, so producers written in other languages
   put a trace bucket key on the same partition.
-- ``queue.buffering.max.*`` bound librdkafka's memory; ``message.timeout.ms`` bounds how long a record
-  may wait for the broker before its events count as ``delivery_failed``.
+- ``queue.buffering.max.*`` bound librdkafka's memory (:data:`BUFFER_MAX_KBYTES`); ``message.timeout.ms``
+  bounds how long a record may wait for the broker before its events count as ``delivery_failed``.
 ``producer_config`` overrides or extends any of these (e.g. ``security.protocol``, SASL settings).
+
+Memory bounds: the SDK's own hold (queue + pending batches) is at most ``queue_max_events`` events and
+``queue_max_bytes`` bytes (:data:`DEFAULT_QUEUE_MAX_BYTES`, 64 MiB), whichever binds first; librdkafka
+holds at most ``queue.buffering.max.kbytes`` more. A record value (one batch envelope) is at most
+:data:`MAX_RECORD_VALUE_BYTES`, so librdkafka never refuses a record the SDK built as too large.
 """
 
 from __future__ import annotations
@@ -27,12 +32,31 @@ from producers.wire import MAX_RECORD_BYTES
 
 __all__ = [
     "COMPRESSION",
+    "DEFAULT_BATCH_MAX_BYTES",
+    "DEFAULT_BATCH_MAX_EVENTS",
+    "DEFAULT_QUEUE_MAX_BYTES",
+    "DEFAULT_QUEUE_MAX_EVENTS",
     "DEFAULT_SERVICE",
     "MAX_MESSAGE_BYTES",
+    "MAX_RECORD_VALUE_BYTES",
+    "RECORD_OVERHEAD_BYTES",
     "PublisherConfig",
 ]
 
 MAX_MESSAGE_BYTES: Final = MAX_RECORD_BYTES
+# librdkafka counts a record's framing and key against ``message.max.bytes``: at most 36 bytes of
+# v2 record framing (librdkafka 2.x) plus the key ``tb-NN``; rounded up. A value may use the rest.
+RECORD_OVERHEAD_BYTES: Final = 64
+MAX_RECORD_VALUE_BYTES: Final = MAX_MESSAGE_BYTES - RECORD_OVERHEAD_BYTES
+DEFAULT_QUEUE_MAX_EVENTS: Final = 100_000
+# 64 MiB: ~200,000 typical events (~300 B) or 64 events carrying 1 MiB of text each.
+DEFAULT_QUEUE_MAX_BYTES: Final = 64 * 1024 * 1024
+DEFAULT_BATCH_MAX_EVENTS: Final = 500
+# Under Kafka's default topic max.message.bytes (1 MB), so records fit any broker's defaults.
+DEFAULT_BATCH_MAX_BYTES: Final = 900_000
+DEFAULT_FLUSH_INTERVAL_S: Final = 0.2
+DEFAULT_BUFFER_FULL_TIMEOUT_S: Final = 1.0
+DEFAULT_SHUTDOWN_TIMEOUT_S: Final = 5.0
 COMPRESSION: Final = "zstd"
 LINGER_MS: Final = 10
 BUFFER_MAX_KBYTES: Final = 64 * 1024
@@ -62,14 +86,16 @@ class PublisherConfig:
     service: str | None = None
     environment: str = "production"
     capture_text: bool = False
-    queue_max_events: int = 100_000
-    batch_max_events: int = 500
-    batch_max_bytes: int = 900_000
-    flush_interval_s: float = 0.2
+    # Accepted events, and their bytes, the SDK may hold (queue + pending batches) before ``emit`` drops.
+    queue_max_events: int = DEFAULT_QUEUE_MAX_EVENTS
+    queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES
+    batch_max_events: int = DEFAULT_BATCH_MAX_EVENTS
+    batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
+    flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
     # How long the background thread retries a record while librdkafka's buffer is full.
-    buffer_full_timeout_s: float = 1.0
+    buffer_full_timeout_s: float = DEFAULT_BUFFER_FULL_TIMEOUT_S
     # How long ``close()`` waits at interpreter exit (atexit) or garbage collection.
-    shutdown_timeout_s: float = 5.0
+    shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     producer_config: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
@@ -83,10 +109,15 @@ class PublisherConfig:
             raise ValueError(f"environment must be non-empty, got {self.environment!r}")
         _positive("queue_max_events", self.queue_max_events)
         _positive("batch_max_events", self.batch_max_events)
-        if not ENVELOPE_OVERHEAD_BYTES < self.batch_max_bytes <= MAX_MESSAGE_BYTES:
+        if not ENVELOPE_OVERHEAD_BYTES < self.batch_max_bytes <= MAX_RECORD_VALUE_BYTES:
             raise ValueError(
-                f"batch_max_bytes must be in ({ENVELOPE_OVERHEAD_BYTES}, {MAX_MESSAGE_BYTES}], "
+                f"batch_max_bytes must be in ({ENVELOPE_OVERHEAD_BYTES}, {MAX_RECORD_VALUE_BYTES}], "
                 f"got {self.batch_max_bytes!r}"
+            )
+        if not self.queue_max_bytes >= self.batch_max_bytes:  # "not >=" also rejects NaN
+            raise ValueError(
+                f"queue_max_bytes must be >= batch_max_bytes ({self.batch_max_bytes}) so that one "
+                f"full batch can be held, got {self.queue_max_bytes!r}"
             )
         if self.flush_interval_s < 0:
             raise ValueError(f"flush_interval_s must be >= 0, got {self.flush_interval_s!r}")

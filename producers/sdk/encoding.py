@@ -9,7 +9,12 @@ Guarantees:
 - Text capture is opt-in: without it ``input_text`` / ``output_text`` are removed; with it, text longer
   than ``producers.events.MAX_TEXT_CHARS`` is cut to that length and ``metadata`` gets
   ``"llmwatch.text_truncated": true``.
-- An event whose JSON exceeds what fits in one Kafka record is rejected here rather than by the broker.
+- The payload is a right-sized copy: orjson (3.12+) returns bytes whose allocation is rounded up (a
+  200-byte event pins 4 KiB, a 1 MB one 8 MiB), which would make the SDK's byte limit
+  (``producers.sdk.batching.held_bytes``) undercount queued memory up to 20x. The copy costs ~0.2 us.
+- An event whose JSON exceeds what fits in one Kafka record (:data:`MAX_EVENT_BYTES`: the record limit
+  less librdkafka's framing, the key and the batch envelope) is rejected here, so ``emit`` counts it
+  as ``dropped_invalid`` instead of accepting it and losing it later to librdkafka's size check.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import orjson
 
 from producers.events import MAX_TEXT_CHARS, LlmCallEvent, new_event_id
 from producers.sdk.batching import ENVELOPE_OVERHEAD_BYTES, bucket_for
-from producers.sdk.config import MAX_MESSAGE_BYTES
+from producers.sdk.config import MAX_RECORD_VALUE_BYTES
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -36,7 +41,7 @@ __all__ = [
 
 TEXT_FIELDS: Final = ("input_text", "output_text")
 TEXT_TRUNCATED_KEY: Final = "llmwatch.text_truncated"
-MAX_EVENT_BYTES: Final = MAX_MESSAGE_BYTES - ENVELOPE_OVERHEAD_BYTES
+MAX_EVENT_BYTES: Final = MAX_RECORD_VALUE_BYTES - ENVELOPE_OVERHEAD_BYTES
 _ORJSON_OPTIONS: Final = orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -116,4 +121,5 @@ def _sized(payload: bytes, routing_id: str) -> Encoded | Rejected:
         return Rejected(
             f"event of {len(payload)} bytes exceeds the record limit of {MAX_EVENT_BYTES} bytes"
         )
-    return Encoded(payload=payload, bucket=bucket_for(routing_id))
+    # bytes(memoryview(...)) copies into an exact-size allocation (see the module docstring).
+    return Encoded(payload=bytes(memoryview(payload)), bucket=bucket_for(routing_id))

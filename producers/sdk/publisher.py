@@ -5,6 +5,11 @@ Guarantees:
 - ``emit`` never raises into the app and never blocks it: it serializes the event (microseconds) and
   puts it on a bounded local queue without waiting; when the queue is full the event is dropped,
   counted and reported by a rate-limited warning. ``emit`` returns True iff the event was accepted.
+- Memory is bounded by bytes, not only by count: the SDK holds (queue + pending batches) at most
+  ``queue_max_bytes`` (default ``DEFAULT_QUEUE_MAX_BYTES``, 64 MiB) of events, counted as their JSON
+  plus ~128 bytes of Python objects each; an event that would exceed it is dropped at ``emit`` and
+  counted as ``dropped_queue_bytes``. librdkafka holds at most ``queue.buffering.max.kbytes`` (64 MiB)
+  more. An event too large for one Kafka record is dropped at ``emit`` as ``dropped_invalid``.
 - Accepted events are delivered at least once; the producer is idempotent, so librdkafka's retries
   add no duplicates. Events that cannot be delivered are counted (see :class:`PublisherStats`), never
   silently lost. Every event carries an ``event_id`` (generated if missing), so replays can be
@@ -31,7 +36,16 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from producers.events import LlmCallEvent
-from producers.sdk.config import PublisherConfig
+from producers.sdk.config import (
+    DEFAULT_BATCH_MAX_BYTES,
+    DEFAULT_BATCH_MAX_EVENTS,
+    DEFAULT_BUFFER_FULL_TIMEOUT_S,
+    DEFAULT_FLUSH_INTERVAL_S,
+    DEFAULT_QUEUE_MAX_BYTES,
+    DEFAULT_QUEUE_MAX_EVENTS,
+    DEFAULT_SHUTDOWN_TIMEOUT_S,
+    PublisherConfig,
+)
 from producers.sdk.encoding import EventDefaults, Rejected, encode_event
 from producers.sdk.sender import Sender
 from producers.sdk.stats import PublisherStats
@@ -57,12 +71,13 @@ class Publisher:
         service: str | None = None,
         environment: str = "production",
         capture_text: bool = False,
-        queue_max_events: int = 100_000,
-        batch_max_events: int = 500,
-        batch_max_bytes: int = 900_000,
-        flush_interval_s: float = 0.2,
-        buffer_full_timeout_s: float = 1.0,
-        shutdown_timeout_s: float = 5.0,
+        queue_max_events: int = DEFAULT_QUEUE_MAX_EVENTS,
+        queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES,
+        batch_max_events: int = DEFAULT_BATCH_MAX_EVENTS,
+        batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES,
+        flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S,
+        buffer_full_timeout_s: float = DEFAULT_BUFFER_FULL_TIMEOUT_S,
+        shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
         producer_config: Mapping[str, Any] | None = None,
     ) -> None:
         config = PublisherConfig(
@@ -72,6 +87,7 @@ class Publisher:
             environment=environment,
             capture_text=capture_text,
             queue_max_events=queue_max_events,
+            queue_max_bytes=queue_max_bytes,
             batch_max_events=batch_max_events,
             batch_max_bytes=batch_max_bytes,
             flush_interval_s=flush_interval_s,

@@ -1,12 +1,20 @@
 """Counters of the SDK's event fates, and the rate-limited warning that reports drops.
 
 Every event passed to ``Publisher.emit`` lands in exactly one counter:
-- not accepted (``emit`` returned False): ``dropped_invalid`` (could not be serialized),
-  ``dropped_queue_full`` (local queue full) or ``dropped_closed`` (the publisher was closed);
+- not accepted (``emit`` returned False): ``dropped_invalid`` (could not be serialized, or larger
+  than one Kafka record), ``dropped_queue_full`` (local queue at ``queue_max_events``),
+  ``dropped_queue_bytes`` (the event would take the SDK's hold over ``queue_max_bytes``) or
+  ``dropped_closed`` (the publisher was closed);
 - accepted (``emitted``), then once settled: ``delivered`` (acknowledged by the broker),
   ``delivery_failed`` (not acknowledged within ``message.timeout.ms``, or still unsent when ``close``
   gave up) or ``dropped_buffer_full`` (librdkafka's buffer stayed full).
 Counts are exact; a snapshot takes one short lock.
+
+``held_events`` and ``held_bytes`` are gauges, not counts: the accepted events the SDK holds now (local
+queue and pending batches) and their bytes (``producers.sdk.batching.held_bytes``). :meth:`Counters.accept`
+checks both bounds, raises both gauges and counts ``emitted`` under one acquisition of the counters'
+lock, so concurrent ``emit`` calls never overshoot a bound together and the emit path pays one lock.
+:meth:`Counters.release` lowers them when the background thread hands a batch to librdkafka or drops it.
 
 Drops are logged by the background thread, never by the app's thread: one warning per kind at most
 once per :data:`DROP_LOG_INTERVAL_S`, with the count since the previous warning and the last reason.
@@ -32,12 +40,15 @@ class PublisherStats:
 
     emitted: int = 0
     dropped_queue_full: int = 0
+    dropped_queue_bytes: int = 0
     dropped_invalid: int = 0
     dropped_closed: int = 0
     dropped_buffer_full: int = 0
     delivered: int = 0
     delivery_failed: int = 0
     batches_sent: int = 0
+    held_events: int = 0  # a gauge: accepted events the SDK holds right now (queue + batches)
+    held_bytes: int = 0  # a gauge: their bytes
 
     @property
     def lost(self) -> int:
@@ -47,7 +58,12 @@ class PublisherStats:
     @property
     def rejected(self) -> int:
         """Events ``emit`` did not accept."""
-        return self.dropped_queue_full + self.dropped_invalid + self.dropped_closed
+        return (
+            self.dropped_queue_full
+            + self.dropped_queue_bytes
+            + self.dropped_invalid
+            + self.dropped_closed
+        )
 
     @property
     def in_flight(self) -> int:
@@ -56,6 +72,11 @@ class PublisherStats:
 
 
 _FIELDS: Final = tuple(f.name for f in fields(PublisherStats))
+_EMITTED: Final = "emitted"
+_HELD_EVENTS: Final = "held_events"
+_HELD_BYTES: Final = "held_bytes"
+_COUNT_DROPS: Final = "dropped_queue_full"
+_BYTE_DROPS: Final = "dropped_queue_bytes"
 
 
 class Counters:
@@ -75,6 +96,29 @@ class Counters:
         self.last_reason[name] = reason
         self.add(name, n)
 
+    def accept(self, nbytes: int, max_events: int, max_bytes: int) -> bool:
+        """Hold one more event of ``nbytes`` and count it emitted if both bounds allow; else count
+        the drop (``dropped_queue_full`` or ``dropped_queue_bytes``) and return False."""
+        with self._lock:
+            values = self._values
+            if values[_HELD_EVENTS] >= max_events:
+                values[_COUNT_DROPS] += 1
+                return False
+            held = values[_HELD_BYTES] + nbytes
+            if held > max_bytes:
+                values[_BYTE_DROPS] += 1
+                return False
+            values[_HELD_BYTES] = held
+            values[_HELD_EVENTS] += 1
+            values[_EMITTED] += 1
+            return True
+
+    def release(self, nbytes: int, events: int) -> None:
+        """``events`` accepted events of ``nbytes`` are no longer held (sent to librdkafka or dropped)."""
+        with self._lock:
+            self._values[_HELD_BYTES] -= nbytes
+            self._values[_HELD_EVENTS] -= events
+
     def snapshot(self) -> PublisherStats:
         with self._lock:
             return PublisherStats(**self._values)
@@ -82,7 +126,8 @@ class Counters:
 
 # Kind of drop -> the warning's text (takes the new count, the total and the last reason).
 _DROP_MESSAGES: Final = {
-    "dropped_queue_full": "llmwatch: dropped %d events (%d in total): local queue full%s",
+    _COUNT_DROPS: "llmwatch: dropped %d events (%d in total): local queue full%s",
+    _BYTE_DROPS: "llmwatch: dropped %d events (%d in total): local queue over its byte limit%s",
     "dropped_invalid": "llmwatch: dropped %d events (%d in total): not serializable%s",
     "dropped_buffer_full": "llmwatch: dropped %d events (%d in total): producer buffer full%s",
     "delivery_failed": "llmwatch: lost %d events (%d in total): not acknowledged%s",

@@ -6,10 +6,13 @@ Guarantees:
   (:data:`TICK_S`) before it is produced.
 - When librdkafka's buffer is full (``BufferError``), the thread serves delivery reports and retries for
   up to ``buffer_full_timeout_s``, then drops the batch (counted as ``dropped_buffer_full``). While it
-  retries it does not drain the local queue, so a long broker outage ends in ``dropped_queue_full``
-  rather than in unbounded memory.
+  retries it does not drain the local queue, so a long broker outage ends in ``dropped_queue_full`` or
+  ``dropped_queue_bytes`` at ``emit`` rather than in unbounded memory.
 - Delivery reports count every event of a record as delivered or failed. On stop, whatever librdkafka
   still holds at the deadline is purged and counted as failed, so no accepted event goes uncounted.
+- What an event counted against the SDK's bounds at ``emit`` (``Counters.accept``: one event and its
+  bytes) is released exactly once, when its batch is handed to librdkafka (whose buffer
+  ``queue.buffering.max.kbytes`` bounds) or dropped.
 - The thread survives its own errors (logged); it only blocks itself.
 """
 
@@ -74,7 +77,7 @@ class Worker:
         self,
         config: PublisherConfig,
         counters: Counters,
-        events: queue.Queue[QueueItem],
+        events: queue.SimpleQueue[QueueItem],
         producer: Producer | None,
         *,
         keepalive: object = None,
@@ -167,6 +170,12 @@ class Worker:
         barrier.finish(left == 0)
 
     def _send(self, batch: Batch) -> None:
+        try:
+            self._produce(batch)
+        finally:
+            self.counters.release(batch.held_bytes, len(batch.events))
+
+    def _produce(self, batch: Batch) -> None:
         count = len(batch.events)
         if self.producer is None:
             self.counters.drop("delivery_failed", count, "no Kafka producer")

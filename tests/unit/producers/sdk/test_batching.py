@@ -10,6 +10,7 @@ from producers.sdk.batching import (
     Batcher,
     bucket_for,
     bucket_key,
+    held_bytes,
 )
 from producers.wire import encode_batch_raw, split_record
 
@@ -95,3 +96,13 @@ def test_due_returns_only_old_batches() -> None:
     assert batcher.next_deadline() == 11.5
     assert [b.bucket for b in batcher.drain()] == [2]
     assert batcher.next_deadline() is None
+
+
+@pytest.mark.parametrize(
+    "sizes", [[1], [10, 2_000, 3], [899_000], [0, 0, 0]], ids=["one", "mixed", "large", "empty"]
+)
+def test_a_batch_releases_exactly_what_its_events_reserved(sizes: list[int]) -> None:
+    payloads = [b"x" * n for n in sizes]
+    batcher = Batcher(max_events=len(payloads), max_bytes=900_000, max_age_s=60.0)
+    batches = [b for p in payloads for b in batcher.add(3, p, now=0.0)]
+    assert sum(b.held_bytes for b in batches) == sum(held_bytes(p) for p in payloads)

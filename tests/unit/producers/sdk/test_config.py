@@ -27,6 +27,11 @@ def test_record_limit_matches_the_topic_layout() -> None:
         ("batch_max_events", 0),
         ("batch_max_bytes", 10),
         ("batch_max_bytes", MAX_MESSAGE_BYTES + 1),
+        ("batch_max_bytes", MAX_MESSAGE_BYTES),  # no room for librdkafka's record framing and key
+        ("queue_max_bytes", 0),
+        ("queue_max_bytes", -1),
+        ("queue_max_bytes", 899_999),  # under batch_max_bytes: a full batch could never be held
+        ("queue_max_bytes", float("nan")),
         ("flush_interval_s", -0.1),
         ("buffer_full_timeout_s", 0.0),
         ("shutdown_timeout_s", -1.0),

@@ -21,8 +21,29 @@ def test_snapshot_is_frozen_and_exact() -> None:
 
 
 def test_rejected_sums_the_not_accepted_kinds() -> None:
-    stats = PublisherStats(dropped_queue_full=1, dropped_invalid=2, dropped_closed=4)
-    assert stats.rejected == 7
+    stats = PublisherStats(
+        dropped_queue_full=1, dropped_invalid=2, dropped_closed=4, dropped_queue_bytes=8
+    )
+    assert stats.rejected == 15
+
+
+def test_accept_checks_both_bounds_and_both_drops_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counters = Counters()
+    assert counters.accept(60, max_events=2, max_bytes=100)
+    assert not counters.accept(41, max_events=2, max_bytes=100)
+    counters.release(60, 1)
+    assert counters.accept(100, max_events=2, max_bytes=100)
+    assert not counters.accept(0, max_events=1, max_bytes=100)  # the count bound binds too
+    DropReporter(counters).report(now=0.0)
+    assert counters.snapshot() == PublisherStats(
+        emitted=2, dropped_queue_bytes=1, dropped_queue_full=1, held_events=1, held_bytes=100
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "llmwatch: dropped 1 events (1 in total): local queue full",
+        "llmwatch: dropped 1 events (1 in total): local queue over its byte limit",
+    ]
 
 
 def test_reporter_warns_once_per_interval_with_counts(caplog: pytest.LogCaptureFixture) -> None:
