@@ -10,8 +10,13 @@ at-least-once:
   position and raw bytes), so a record whose rows ClickHouse rejects can be dead-lettered whole.
 - :meth:`PendingBatches.drop` forgets everything of revoked partitions, rows and positions alike:
   their new owner re-reads them from the last committed offset.
-- :meth:`PendingBatches.due` says when to flush: by size (``max_rows`` pending rows) or by time
-  (the oldest unflushed record is ``max_age_s`` old).
+- :meth:`PendingBatches.due` says when to flush: by size (:meth:`PendingBatches.full`: ``max_rows``
+  pending rows or ``max_bytes`` pending bytes) or by time (the oldest unflushed record is ``max_age_s``
+  old).
+- Bytes are an approximation that costs nothing to compute: each chunk counts its Kafka record's value
+  size (:attr:`Chunk.nbytes`). A record that feeds several tables counts once per table, so the count
+  errs high; decoded rows take a small multiple of their JSON size in Python, so the memory held is a
+  small multiple of the pending bytes.
 """
 
 from __future__ import annotations
@@ -42,6 +47,11 @@ class Chunk:
     def key(self) -> TopicPartitionKey:
         return (self.topic, self.partition)
 
+    @property
+    def nbytes(self) -> int:
+        """The approximate size of the chunk's rows: its record's value size."""
+        return len(self.value) if self.value is not None else 0
+
 
 @dataclass(slots=True)
 class PendingBatches:
@@ -51,11 +61,17 @@ class PendingBatches:
     _chunks: dict[str, list[Chunk]] = field(default_factory=dict)
     _positions: dict[TopicPartitionKey, int] = field(default_factory=dict)
     _rows: int = 0
+    _bytes: int = 0
     _since: float | None = None  # clock() when the oldest unflushed record was consumed
 
     @property
     def row_count(self) -> int:
         return self._rows
+
+    @property
+    def byte_count(self) -> int:
+        """Approximate bytes of the pending rows (see the module docstring)."""
+        return self._bytes
 
     @property
     def empty(self) -> bool:
@@ -72,9 +88,15 @@ class PendingBatches:
         if chunk.rows:
             self._chunks.setdefault(table, []).append(chunk)
             self._rows += len(chunk.rows)
+            self._bytes += chunk.nbytes
 
-    def due(self, max_rows: int, max_age_s: float) -> bool:
-        if self._rows >= max_rows:
+    def full(self, max_rows: int, max_bytes: int) -> bool:
+        """A size bound is reached: ``max_rows`` pending rows or ``max_bytes`` pending bytes."""
+        return self._rows >= max_rows or self._bytes >= max_bytes
+
+    def due(self, max_rows: int, max_age_s: float, *, max_bytes: int) -> bool:
+        """A flush is due: a size bound is reached or the oldest unflushed record is too old."""
+        if self.full(max_rows, max_bytes):
             return True
         return self._since is not None and self.clock() - self._since >= max_age_s
 
@@ -89,6 +111,7 @@ class PendingBatches:
         done = self._chunks.pop(table, [])
         rows = sum(len(c.rows) for c in done)
         self._rows -= rows
+        self._bytes -= sum(c.nbytes for c in done)
         return rows
 
     def commit_ready(self) -> dict[TopicPartitionKey, int]:
@@ -109,9 +132,9 @@ class PendingBatches:
         dropped = 0
         for table in list(self._chunks):
             kept = [c for c in self._chunks[table] if c.key not in gone]
-            dropped += sum(len(c.rows) for c in self._chunks[table]) - sum(
-                len(c.rows) for c in kept
-            )
+            lost = [c for c in self._chunks[table] if c.key in gone]
+            dropped += sum(len(c.rows) for c in lost)
+            self._bytes -= sum(c.nbytes for c in lost)
             if kept:
                 self._chunks[table] = kept
             else:

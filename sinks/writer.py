@@ -5,9 +5,12 @@ One consumer in group ``llmwatch-sink`` reads the topics of its route table (``s
 in column-oriented batches.
 
 Guarantees:
-- Batches flush by size (as soon as ``batch_max_rows`` rows are pending, so an insert holds at most
-  that many rows plus the rows of one record) and by time (the oldest unflushed record is
-  ``flush_interval_s`` old), so a row waits at most about ``flush_interval_s`` + one insert.
+- Batches flush by size, as soon as ``batch_max_rows`` rows or ``batch_max_bytes`` bytes are pending
+  (bytes: the Kafka record sizes of the pending rows, see ``sinks.batching``), so an insert holds at
+  most that many rows or bytes plus one record's; and by time (the oldest unflushed record is
+  ``flush_interval_s`` old), so a row waits at most about ``flush_interval_s`` + one insert. Records
+  read ahead but not handled yet are bounded by librdkafka (``queued.max.messages.kbytes``) and by
+  :data:`CONSUME_MAX_RECORDS` per poll.
 - Kafka offsets are committed only after the insert succeeded: a synchronous commit of exactly the
   consumed positions (last offset + 1 per partition) once every row of every record up to them is in
   ClickHouse. Delivery is therefore at-least-once; a replay re-inserts rows, which the
@@ -53,6 +56,7 @@ from sinks.stats import SinkStats, StatsRecorder
 from streams.topics import TopicLayout
 
 __all__ = [
+    "DEFAULT_BATCH_MAX_BYTES",
     "DEFAULT_BATCH_MAX_ROWS",
     "DEFAULT_FLUSH_INTERVAL_S",
     "DEFAULT_GROUP_ID",
@@ -66,6 +70,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GROUP_ID: Final = "llmwatch-sink"
 DEFAULT_BATCH_MAX_ROWS: Final = 10_000
+# 32 MiB of record bytes: 10,000 call rows with short text are ~12 MiB, so the row bound binds first
+# unless rows carry large captured text (then an insert stays near 32 MiB, not 10,000 x 2 MiB).
+DEFAULT_BATCH_MAX_BYTES: Final = 32 * 1024 * 1024
 DEFAULT_FLUSH_INTERVAL_S: Final = 1.0
 # Short enough for fast rebalances on the embedded Tansu broker (it holds a JoinGroup for half of it).
 DEFAULT_SESSION_TIMEOUT_MS: Final = 6_000
@@ -88,6 +95,7 @@ class SinkConfig:
     group_id: str = DEFAULT_GROUP_ID
     database: str = DEFAULT_DATABASE
     batch_max_rows: int = DEFAULT_BATCH_MAX_ROWS
+    batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
     flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
     session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS
     # Extra librdkafka settings (security.protocol, sasl.*, ...); cannot override _OWNED_SETTINGS.
@@ -103,6 +111,8 @@ class SinkConfig:
         validate_database(self.database)
         if self.batch_max_rows < 1:
             raise ValueError(f"batch_max_rows must be >= 1, got {self.batch_max_rows!r}")
+        if not self.batch_max_bytes >= 1:  # "not >=" also rejects NaN
+            raise ValueError(f"batch_max_bytes must be >= 1, got {self.batch_max_bytes!r}")
         if self.flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be > 0, got {self.flush_interval_s!r}")
         if not 0 < self.retry_initial_s <= self.retry_max_s:
@@ -200,8 +210,8 @@ class ClickHouseSink:
                 continue
             self._handle(message)
             self._stats.count("records_consumed")
-            # Flush by size as soon as a batch is full, so inserts stay near batch_max_rows.
-            if self._retry_at is None and self._batches.row_count >= self._config.batch_max_rows:
+            # Flush by size as soon as a batch is full, so inserts stay near their bounds.
+            if self._retry_at is None and self._size_bound_reached():
                 self._flush(consumer)
 
     def _handle(self, message: Message) -> None:
@@ -249,10 +259,16 @@ class ClickHouseSink:
 
     # Flushing.
 
+    def _size_bound_reached(self) -> bool:
+        return self._batches.full(self._config.batch_max_rows, self._config.batch_max_bytes)
+
     def _flush_due(self) -> bool:
         if self._retry_at is not None:
             return self._clock() >= self._retry_at
-        return self._batches.due(self._config.batch_max_rows, self._config.flush_interval_s)
+        config = self._config
+        return self._batches.due(
+            config.batch_max_rows, config.flush_interval_s, max_bytes=config.batch_max_bytes
+        )
 
     def _flush(self, consumer: Consumer) -> bool:
         """Insert everything pending, then commit; on failure pause and schedule a retry."""

@@ -211,3 +211,28 @@ def test_a_record_without_rows_is_still_committed(
     stats = sink.stop()
     assert stats.batches == 0
     assert committed(broker.bootstrap, f"{layout.prefix}-empty", list(ends)) == ends
+
+
+def test_large_rows_flush_by_bytes_before_the_row_bound(
+    broker: Any, layout: TopicLayout, client: Any, start_sink: Callable[..., RunningSink]
+) -> None:
+    text_bytes, max_bytes = 300_000, 1_000_000  # the 4th record's bytes reach the bound
+    rows = call_rows(7, start=7000)
+    for row in rows:
+        row["input_text"] = "x" * text_bytes
+    ends = produce(broker.bootstrap, [(layout.calls, 0, encode_batch([row])) for row in rows])
+    group = f"{layout.prefix}-bytes"
+
+    sink = start_sink(
+        "bytes", batch_max_rows=10_000, batch_max_bytes=max_bytes, flush_interval_s=3600.0
+    )
+    wait_for(sink.sink, lambda s: s.written(CALLS_TABLE) >= 4, "the flush by bytes")
+    stats = wait_for(sink.sink, lambda s: s.records_consumed == len(rows), "consumption")
+    assert (stats.written(CALLS_TABLE), stats.batches) == (4, 1)
+    (position,) = ends.values()
+    assert committed(broker.bootstrap, group, list(ends)) == {(layout.calls, 0): position - 3}
+
+    stats = sink.stop()  # the last three records (~0.9 MB) stayed under the bound until now
+    assert stats.written(CALLS_TABLE) == len(rows)
+    assert count(client, CALLS_TABLE) == len(rows)
+    assert committed(broker.bootstrap, group, list(ends)) == ends

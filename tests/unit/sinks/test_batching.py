@@ -4,6 +4,10 @@ import pytest
 
 from sinks.batching import Chunk, PendingBatches
 
+BIG = (
+    1 << 40
+)  # a byte bound that never binds (tests/unit/sinks/test_batching_bytes.py covers bytes)
+
 
 class FakeClock:
     def __init__(self) -> None:
@@ -36,14 +40,14 @@ def batches(clock: FakeClock) -> PendingBatches:
 
 def test_new_batches_are_empty_and_not_due(batches: PendingBatches) -> None:
     assert batches.empty
-    assert not batches.due(max_rows=1, max_age_s=0.0)
+    assert not batches.due(max_rows=1, max_age_s=0.0, max_bytes=BIG)
     assert batches.commit_ready() == {}
 
 
 @pytest.mark.parametrize(("rows", "due"), [(9, False), (10, True), (25, True)])
 def test_due_by_size(batches: PendingBatches, rows: int, due: bool) -> None:
     _add(batches, "t", "a", 0, 0, rows)
-    assert batches.due(max_rows=10, max_age_s=60.0) is due
+    assert batches.due(max_rows=10, max_age_s=60.0, max_bytes=BIG) is due
 
 
 @pytest.mark.parametrize(("elapsed", "due"), [(0.5, False), (1.0, True), (3.0, True)])
@@ -54,7 +58,7 @@ def test_due_by_age_of_the_oldest_record(
     clock.now += 0.4
     _add(batches, "t", "a", 0, 1, 1)
     clock.now += elapsed - 0.4
-    assert batches.due(max_rows=1000, max_age_s=1.0) is due
+    assert batches.due(max_rows=1000, max_age_s=1.0, max_bytes=BIG) is due
 
 
 def test_records_without_rows_still_need_a_commit(
@@ -64,7 +68,7 @@ def test_records_without_rows_still_need_a_commit(
     assert batches.tables() == []
     assert not batches.empty
     clock.now += 1.0
-    assert batches.due(max_rows=1000, max_age_s=1.0)
+    assert batches.due(max_rows=1000, max_age_s=1.0, max_bytes=BIG)
     assert batches.commit_ready() == {("a", 0): 5}
 
 
@@ -110,4 +114,4 @@ def test_dropping_everything_resets_the_age(batches: PendingBatches, clock: Fake
     clock.now += 5
     batches.drop([("a", 0)])
     assert batches.empty
-    assert not batches.due(max_rows=10, max_age_s=1.0)
+    assert not batches.due(max_rows=10, max_age_s=1.0, max_bytes=BIG)
