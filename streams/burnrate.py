@@ -8,13 +8,20 @@ being true. Windows and burn rates are defined exactly in ``streams.slo`` and re
 ``streams.slo_sql``.
 
 Clock: evaluation time T is the event-time watermark (the largest ``end_time`` observed) unless
-``evaluate(now_ms=...)`` / ``status_rows(now_ms=...)`` gives it, so results depend only on the rows
-seen, never on the wall clock. With a ``clock``, rows whose ``end_time`` lies more than
-``max_future_ms`` ahead of it are ignored and counted in ``future_events`` (one bad producer clock must
-not move the watermark years ahead).
+``evaluate(now_ms=...)`` / ``status_rows(now_ms=...)`` gives it (the worker gives its wall clock), so
+without a ``clock`` results depend only on the rows seen. With a ``clock`` (``streams.clock``; the
+worker's ``StreamMonitor`` always passes one):
+- a row whose ``start_time`` or ``end_time`` lies more than ``max_future_ms`` after ``clock()`` is
+  ignored and counted in ``future_events``, so the watermark never passes ``clock() + max_future_ms``
+  (one event stamped in the year 2100 cannot empty the windows and resolve firing alerts);
+- the lateness horizon below is computed from ``R = max(watermark, clock())`` instead of the watermark,
+  so a row too old for any window at or after ``clock()`` (say, stamped 1970) is late, not counted, even
+  when it is the first row seen. A backlog younger than the longest window is still counted in full.
+A row with ``end_time < start_time`` (which the ingest contract rejects) is bounded by both checks.
 
-Lateness and memory: let ``horizon = floor_minute(watermark - allowed_lateness) - longest window`` of an
-SLO. A row whose start-time bucket b satisfies ``b <= horizon`` is not added to that SLO's buckets but
+Lateness and memory: let ``horizon = floor_minute(R - allowed_lateness) - longest window`` of an SLO,
+with ``R`` the watermark (or ``max(watermark, clock())``). A row whose start-time bucket b satisfies
+``b <= horizon`` is not added to that SLO's buckets but
 counted in ``late_events`` (never lost silently: it still reaches ClickHouse through the normal path);
 a later row inside the horizon updates its bucket. Buckets at or before the horizon are pruned, so an
 SLO holds at most ``(longest window + allowed lateness) / 1 min`` minute buckets (+1 if the lateness is
@@ -29,17 +36,20 @@ hours h with ``floor_hour(T) - period < h <= floor_hour(T)``. Ratio SLIs: ``1 - 
 hours)``. It covers only what this evaluator saw since it started (``budget_covered_ms``: from the
 oldest hour held to T), minus late rows; ClickHouse holds the full history.
 
-Limits: state lives in memory, so after a restart an ongoing incident fires again under a new alert_id
-(the old one is never resolved by the stream). Not thread-safe; nothing blocks or does I/O.
+State: :meth:`BurnRateEvaluator.dump` / :meth:`BurnRateEvaluator.load` carry the buckets, horizons,
+watermark and the ``fired_at`` of every firing (slo, rule) across a worker restart (``streams.state``),
+so an incident that spans a restart keeps its alert_id and is resolved once. Not thread-safe; nothing
+blocks or does I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 from streams.alerts import AlertEvent, AlertState, alert_id_for
+from streams.clock import DEFAULT_MAX_FUTURE_MS, Clock
 from streams.slo import (
     MINUTE_MS,
     SELECTOR_COLUMNS,
@@ -59,11 +69,9 @@ __all__ = [
     "SloStats",
 ]
 
-DEFAULT_MAX_FUTURE_MS: Final = 5 * MINUTE_MS
 # The row columns a selector can test (SELECTOR_COLUMNS plus the model, matched on either model field).
 _MATCH_COLUMNS: Final = (*SELECTOR_COLUMNS.values(), "request_model", "response_model")
 MAX_MATCH_CACHE: Final = 65_536
-Clock = Callable[[], int]  # epoch ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +134,16 @@ class BurnRateEvaluator:
 
     def observe(self, row: Row) -> None:
         """Count one valid normalized row in every SLO whose selector matches it."""
-        end = row["end_time"]
+        start, end = row["start_time"], row["end_time"]
+        now = None if self._clock is None else self._clock()
+        if now is not None and max(start, end) > now + self._max_future_ms:
+            self._future += 1
+            return
         if self._watermark is None or end > self._watermark:
-            if self._clock is not None and end > self._clock() + self._max_future_ms:
-                self._future += 1
-                return
-            self._advance(end)
+            self._watermark = end
+        self._advance(self._watermark if now is None else max(self._watermark, now))
         self._observed += 1
-        bucket = row["start_time"] // MINUTE_MS * MINUTE_MS
+        bucket = start // MINUTE_MS * MINUTE_MS
         late = False
         for state in self._states_for(row):
             state.matched += 1
@@ -157,10 +167,10 @@ class BurnRateEvaluator:
         for row in rows:
             self.observe(row)
 
-    def _advance(self, watermark: int) -> None:
-        self._watermark = watermark
-        floor = floor_minute(watermark - self.allowed_lateness_ms)
-        if floor != self._lateness_floor:
+    def _advance(self, reference: int) -> None:
+        """Move the lateness floor (never back) to ``reference`` - lateness and prune."""
+        floor = floor_minute(reference - self.allowed_lateness_ms)
+        if self._lateness_floor is None or floor > self._lateness_floor:
             self._lateness_floor = floor
             for state in self._states:
                 state.prune(floor)
@@ -189,6 +199,44 @@ class BurnRateEvaluator:
     def firing(self) -> dict[tuple[str, str], int]:
         """(slo, rule) -> fired_at of every alert firing now."""
         return dict(self._fired_at)
+
+    def dump(self) -> dict[str, Any]:
+        """Buckets, horizons, watermark and firing rules as plain JSON values (for ``load``)."""
+        return {
+            "watermark": self._watermark,
+            "lateness_floor": self._lateness_floor,
+            "fired": [[slo, rule, at] for (slo, rule), at in sorted(self._fired_at.items())],
+            "slos": {state.slo.name: state.dump() for state in self._states},
+        }
+
+    def load(self, doc: Any) -> list[str]:
+        """Take over a :meth:`dump` into this (fresh) evaluator; returns what was not restored.
+
+        An SLO's buckets are restored only if its SLI and selector are unchanged; a firing (slo,
+        rule) only if the rule still exists (it then resolves under its old alert_id once it stops
+        burning). Raises ValueError naming a malformed part: the caller then discards this evaluator.
+        """
+        if not isinstance(doc, dict) or not isinstance(doc.get("slos"), dict):
+            raise ValueError(f"evaluator state needs an object of SLOs, got {doc!r:.80}")
+        watermark, floor = doc.get("watermark"), doc.get("lateness_floor")
+        for name, value in (("watermark", watermark), ("lateness_floor", floor)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"evaluator {name} must be an integer or null, got {value!r:.80}")
+        skipped = []
+        for state in self._states:
+            saved = doc["slos"].get(state.slo.name)
+            if isinstance(saved, dict) and saved.get("fingerprint") == state.fingerprint:
+                state.load(saved)
+            else:
+                skipped.append(f"buckets of {state.slo.name}")
+        rules = {(s.slo.name, r.name) for s in self._states for r in s.slo.burn_rules}
+        for item in _fired(doc.get("fired")):
+            if item[:2] in rules:
+                self._fired_at[item[:2]] = item[2]
+            else:
+                skipped.append(f"firing {item[0]}/{item[1]}")
+        self._watermark, self._lateness_floor = watermark, floor
+        return skipped
 
     def status_rows(self, now_ms: int | None = None) -> list[dict[str, Any]]:
         """Burn rate per SLO, rule and window at T (rows of ``streams.alerts.SLO_STATUS_FIELDS``)."""
@@ -231,6 +279,25 @@ class BurnRateEvaluator:
                 for s in self._states
             ),
         )
+
+
+def _fired(doc: Any) -> list[tuple[str, str, int]]:
+    """``[[slo, rule, fired_at], ...]`` of a dump; raises ValueError naming a malformed item."""
+    if not isinstance(doc, list):
+        raise ValueError(f"evaluator state needs a list of firing rules, got {doc!r:.80}")
+    out = []
+    for item in doc:
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and isinstance(item[1], str)
+            and isinstance(item[2], int)
+            and not isinstance(item[2], bool)
+        ):
+            raise ValueError(f"firing rule must be [slo, rule, fired_at], got {item!r:.80}")
+        out.append((item[0], item[1], item[2]))
+    return out
 
 
 def _usd_per_hour(slo: Slo) -> float | None:

@@ -4,11 +4,30 @@
 alert transitions (``alerts``), SLO status (``status``), and a metrics + top-K snapshot (``snapshot``).
 It is Faust-free so tests drive it directly with explicit clocks.
 
+Clock: the monitor always gives its ``clock`` (``streams.clock``; the worker passes the wall clock) to
+the burn-rate evaluator and the top-K, so an event stamped far in the future (or the past) cannot move
+their watermarks or switch alerting off. A row is judged once, for both: one ending more than
+``max_future_ms`` after ``clock()`` is skipped and counted in ``future_events``, one ending before it
+starts (the ingest contract rejects those) in ``inverted_time_events``; one too old for any window is
+counted late by each (``late_events``, ``top_users_late_events``).
+
+Exactly once per source record: ``observe(rows, source)`` remembers the next offset of every source
+partition and ignores a record below it (a replay after a crash or a rebalance), counting it in
+``replayed_records``; so the analytics count each record once, in offset order per partition.
+
+Restart: :meth:`StreamMonitor.state_record` encodes the evaluator's buckets and firing alerts, the
+top-K buckets, the lifecycle alerts sent and those next offsets (``streams.state``); the worker
+publishes it after every alert evaluation that follows a change, and restores the latest one before it
+processes records (:meth:`StreamMonitor.load_state`). An incident that spans a restart keeps its
+alert_id and resolves once. Bound: the rows of records whose offsets the worker committed after its
+last published state and before a crash are missing from the restored windows (at most one alert
+interval of traffic, ``LLMWATCH_ALERT_INTERVAL_S``); the other records are replayed and counted once.
+
 Scope: the state covers the partitions this worker instance owns. With one worker (the embedded mode
 and the default compose file) that is all traffic; with several, each evaluates its share, which keeps
 ratio SLIs (error rate, latency) unbiased but splits cost budgets: run one worker per budget scope or
-alert on budgets from Grafana (its rules read ClickHouse, which sees everything). State is in memory:
-after a restart the burn-rate windows refill from live traffic (see docs/architecture.md).
+alert on budgets from Grafana (its rules read ClickHouse, which sees everything). The restart state is
+keyed by the worker's app id, so it is exact for one instance per app id (consumer group).
 """
 
 from __future__ import annotations
@@ -20,6 +39,8 @@ from typing import Any, Final
 from streams.alerts import encode_status
 from streams.analytics import RecordAnalytics
 from streams.burnrate import BurnRateEvaluator
+from streams.clock import DEFAULT_MAX_FUTURE_MS, Clock, wall_clock_ms
+from streams.ingest import SourcePosition
 from streams.periodic import (
     PIPELINE_METRICS_TABLE,
     TOP_USERS_TABLE,
@@ -29,6 +50,7 @@ from streams.periodic import (
     top_user_rows,
 )
 from streams.slo import SloFile
+from streams.state import encode_state
 from streams.topk import TopUsers
 
 __all__ = ["TOP_K", "IngestCounters", "StreamMonitor"]
@@ -60,20 +82,54 @@ class StreamMonitor:
         *,
         instance: str,
         started_ms: int,
+        clock: Clock = wall_clock_ms,
+        max_future_ms: int = DEFAULT_MAX_FUTURE_MS,
     ) -> None:
+        if max_future_ms < 0:
+            raise ValueError(f"max_future_ms must be >= 0, got {max_future_ms!r}")
         self.analytics = analytics
-        self.evaluator = BurnRateEvaluator(slos) if slos is not None else None
-        self.top_users = TopUsers()
+        self._slos = slos
+        self._clock = clock
+        self.evaluator = self._new_evaluator()
+        self.top_users = TopUsers(clock=clock)
         self.counters = IngestCounters()
         self.instance = instance
         self.started_ms = started_ms
+        self.replayed_records = 0
+        self.future_events = 0
+        self.inverted_time_events = 0
+        self._max_future_ms = max_future_ms
         self._alerted_models: set[tuple[str, str, str]] = set()
+        self._next_offsets: dict[tuple[str, int], int] = {}
+        self._changes = 0  # state changes since start; the state is published when it moved
+        self._published_changes = 0
 
-    def observe(self, rows: Iterable[dict[str, Any]]) -> None:
+    def _new_evaluator(self) -> BurnRateEvaluator | None:
+        if self._slos is None:
+            return None
+        return BurnRateEvaluator(self._slos, clock=self._clock)
+
+    def observe(self, rows: Iterable[dict[str, Any]], source: SourcePosition | None = None) -> bool:
+        """Count the valid rows of one source record; False (and nothing counted) for a replay."""
+        if source is not None:
+            key = (source.topic, source.partition)
+            if source.offset < self._next_offsets.get(key, 0):
+                self.replayed_records += 1
+                return False
+            self._next_offsets[key] = source.offset + 1
+        limit = self._clock() + self._max_future_ms
         for row in rows:
-            if self.evaluator is not None:
-                self.evaluator.observe(row)
-            self.top_users.add(row["tenant_id"], row["user_id"], row["cost_usd"], row["start_time"])
+            start, end = row["start_time"], row["end_time"]
+            if end < start:
+                self.inverted_time_events += 1
+            elif end > limit:
+                self.future_events += 1
+            else:
+                if self.evaluator is not None:
+                    self.evaluator.observe(row)
+                self.top_users.add(row["tenant_id"], row["user_id"], row["cost_usd"], start)
+        self._changes += 1
+        return True
 
     def alerts(self, now_ms: int) -> list[tuple[str, bytes]]:
         """(key, record) pairs for the alerts topic: SLO transitions and new lifecycle alerts."""
@@ -87,6 +143,7 @@ class StreamMonitor:
             lifecycle = self.analytics.catalog.lookup(provider or None, model)
             alert = lifecycle_alert(provider, model, status, calls, lifecycle, now_ms)
             out.append((alert.slo, alert.to_json()))
+        self._changes += bool(out)
         return out
 
     def status(self, now_ms: int) -> bytes | None:
@@ -94,16 +151,54 @@ class StreamMonitor:
             return None
         return encode_status(self.evaluator.status_rows(now_ms))
 
-    def snapshot(self, now_ms: int) -> bytes:
-        """Pipeline metrics and the top-K users, as one tables record for the metrics topic."""
+    def snapshot(self, now_ms: int, partitions: Iterable[int] | None = None) -> bytes:
+        """Pipeline metrics and the top-K users, as one tables record for the metrics topic.
+
+        ``partitions``: the source partitions this instance owns now (default: those it has read).
+        The top-K rows carry them, so a dashboard can drop an instance's snapshot once another
+        instance claims its partitions; an instance told it owns none publishes no top-K rows.
+        """
+        read = {partition for _, partition in self._next_offsets}
+        owned = sorted(read if partitions is None else set(partitions))
+        users = self.top_users.top(TOP_K) if owned or partitions is None else []
         return encode_snapshot(
             {
                 PIPELINE_METRICS_TABLE: metric_rows(
                     PROCESS, self.instance, self.started_ms, now_ms, self._metrics()
                 ),
-                TOP_USERS_TABLE: top_user_rows(now_ms, self.instance, self.top_users.top(TOP_K)),
+                TOP_USERS_TABLE: top_user_rows(now_ms, self.instance, owned, users),
             }
         )
+
+    def state_record(self, app_id: str, now_ms: int) -> bytes | None:
+        """The restart state (``streams.state``) if it changed since the last call, else None."""
+        if self._changes == self._published_changes:
+            return None
+        self._published_changes = self._changes
+        body = {
+            "offsets": [[t, p, n] for (t, p), n in sorted(self._next_offsets.items())],
+            "evaluator": None if self.evaluator is None else self.evaluator.dump(),
+            "top_users": self.top_users.dump(),
+            "alerted_models": sorted(list(key) for key in self._alerted_models),
+        }
+        return encode_state(app_id, now_ms, body)
+
+    def load_state(self, body: dict[str, Any]) -> list[str]:
+        """Take over a restored state (all or nothing); returns the parts not restored.
+
+        Raises ValueError naming a malformed part; the monitor is then unchanged."""
+        offsets = _offsets(body.get("offsets"))
+        top_users = TopUsers(clock=self._clock)
+        top_users.load(body.get("top_users"))
+        alerted = _alerted(body.get("alerted_models"))
+        evaluator, skipped = self._new_evaluator(), []
+        if evaluator is not None:
+            saved = body.get("evaluator")
+            skipped = ["evaluator: none saved"] if saved is None else evaluator.load(saved)
+        self.evaluator, self.top_users = evaluator, top_users
+        self._next_offsets.update(offsets)
+        self._alerted_models |= alerted
+        return skipped
 
     def _metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         c = self.counters
@@ -111,6 +206,10 @@ class StreamMonitor:
             ("records_processed", ()): c.records,
             ("events_valid", ()): c.events_valid,
             ("dead_letters", ()): c.dead_letters,
+            ("replayed_records", ()): self.replayed_records,
+            ("future_events", ()): self.future_events,
+            ("inverted_time_events", ()): self.inverted_time_events,
+            ("top_users_late_events", ()): self.top_users.late_events,
         }
         for kind, n in c.redactions.items():
             metrics[("redactions", (("kind", kind),))] = n
@@ -122,7 +221,35 @@ class StreamMonitor:
         if self.evaluator is not None:
             stats = self.evaluator.stats()
             metrics[("late_events", ())] = stats.late_events
-            metrics[("future_events", ())] = stats.future_events
             for (slo, rule), fired_at in self.evaluator.firing().items():
                 metrics[("alert_firing", (("slo", slo), ("rule", rule)))] = fired_at
         return metrics
+
+
+def _offsets(doc: Any) -> dict[tuple[str, int], int]:
+    if not isinstance(doc, list):
+        raise ValueError(f"state needs a list of source offsets, got {doc!r:.80}")
+    out = {}
+    for item in doc:
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in item[1:])
+        ):
+            raise ValueError(f"source offset must be [topic, partition, next], got {item!r:.80}")
+        out[(item[0], item[1])] = item[2]
+    return out
+
+
+def _alerted(doc: Any) -> set[tuple[str, str, str]]:
+    if not isinstance(doc, list):
+        raise ValueError(f"state needs a list of alerted models, got {doc!r:.80}")
+    out = set()
+    for item in doc:
+        if not (
+            isinstance(item, list) and len(item) == 3 and all(isinstance(v, str) for v in item)
+        ):
+            raise ValueError(f"alerted model must be [provider, model, status], got {item!r:.80}")
+        out.add((item[0], item[1], item[2]))
+    return out

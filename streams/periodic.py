@@ -3,6 +3,11 @@ alerts. All of it travels on the ``metrics`` topic as a tables envelope the sink
 
 Delivery: best effort, at-least-once per send. Snapshots and metric samples are idempotent by key
 (snapshot minute + instance + rank; metric samples are keyed by time), so a re-send is harmless.
+
+Top-K ownership: each top-K row carries the source ``partitions`` its instance owned and the
+``published_at`` time (ms), so a reader can keep, per partition, only the newest snapshot that claims
+it: a dead instance's last snapshot stops counting once another instance publishes for its partitions
+(``dashboards/cost.py``).
 Nothing here does I/O.
 """
 
@@ -51,6 +56,8 @@ TOP_USERS_FIELDS: Final[tuple[str, ...]] = (
     "cost_usd",
     "requests",
     "error_bound_usd",
+    "partitions",
+    "published_at",
 )
 # The pseudo-SLO under which model-lifecycle alerts are filed in llm_alerts.
 LIFECYCLE_SLO: Final = "model-lifecycle"
@@ -88,9 +95,11 @@ def metric_rows(
 
 
 def top_user_rows(
-    snapshot_ms: int, instance: str, users: Iterable[TopUser]
+    snapshot_ms: int, instance: str, partitions: Iterable[int], users: Iterable[TopUser]
 ) -> list[dict[str, Any]]:
+    """``llm_top_users`` rows of one snapshot by ``instance``, owner of source ``partitions``."""
     minute = snapshot_ms // MINUTE_MS * MINUTE_MS
+    owned = sorted(set(partitions))
     return [
         {
             "snapshot_minute": minute,
@@ -101,6 +110,8 @@ def top_user_rows(
             "cost_usd": user.cost_usd,
             "requests": user.requests,
             "error_bound_usd": user.error_bound_usd,
+            "partitions": owned,
+            "published_at": snapshot_ms,
         }
         for rank, user in enumerate(users, start=1)
     ]

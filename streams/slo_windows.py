@@ -5,10 +5,15 @@ the error budget over the SLO period) of good / total counts, or of spent USD an
 cost SLIs. The definitions of windows, burn rates, lateness and budget are in ``streams.slo`` and
 ``streams.burnrate``. Memory per SLO is ``O((longest window + lateness) / 1 min + period / 1 h)``
 buckets of ~170 bytes each. Nothing here blocks or does I/O; not thread-safe.
+
+State: :meth:`SloWindows.dump` / :meth:`SloWindows.load` carry the buckets and horizons across a worker
+restart (``streams.state``) as plain JSON values; a dump is only loaded into an SLO with the same
+:attr:`SloWindows.fingerprint` (same SLI and selector, so the counts mean the same thing).
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +73,48 @@ def _count(buckets: dict[int, _Bucket], key: int, good: bool, spent: float, unpr
     bucket.unpriced += unpriced
 
 
+def _dump_buckets(buckets: dict[int, _Bucket]) -> list[list[float]]:
+    return [[k, b.good, b.total, b.spent, b.unpriced] for k, b in sorted(buckets.items())]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _load_buckets(doc: Any, what: str) -> dict[int, _Bucket]:
+    """Buckets from :func:`_dump_buckets`; raises ValueError naming the malformed entry."""
+    if not isinstance(doc, list):
+        raise ValueError(f"{what} must be a list of buckets, got {doc!r:.80}")
+    buckets: dict[int, _Bucket] = {}
+    for item in doc:
+        if not (
+            isinstance(item, list)
+            and len(item) == 5
+            and all(_is_int(v) and v >= 0 for v in (item[1], item[2], item[4]))
+            and _is_int(item[0])
+            and isinstance(item[3], int | float)
+            and not isinstance(item[3], bool)
+        ):
+            raise ValueError(
+                f"{what} bucket must be [start, good, total, spent, unpriced], got {item!r:.80}"
+            )
+        bucket = buckets[item[0]] = _Bucket()
+        bucket.good, bucket.total, bucket.spent, bucket.unpriced = (
+            item[1],
+            item[2],
+            float(item[3]),
+            item[4],
+        )
+    return buckets
+
+
+def _optional_int(doc: dict[str, Any], key: str, what: str) -> int | None:
+    value = doc.get(key)
+    if value is not None and not _is_int(value):
+        raise ValueError(f"{what}: {key} must be an integer or null, got {value!r:.80}")
+    return value
+
+
 def _drop(buckets: dict[int, _Bucket], old: int | None, new: int, step: int) -> None:
     """Delete the buckets at or before ``new``; those at or before ``old`` are already gone."""
     if old is None or (new - old) // step > len(buckets):
@@ -94,6 +141,39 @@ class SloWindows:
         self.hour_horizon: int | None = None
         self.matched = 0
         self.late = 0
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what the buckets count: the SLI and the selector (not objective or rules)."""
+        definition = self.sli.model_dump_json() + self.slo.selector.model_dump_json()
+        return hashlib.sha256(definition.encode()).hexdigest()[:16]
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "horizon": self.horizon,
+            "hour_horizon": self.hour_horizon,
+            "minutes": _dump_buckets(self.minutes),
+            "hours": _dump_buckets(self.hours),
+        }
+
+    def load(self, doc: Any) -> None:
+        """Replace buckets and horizons with a :meth:`dump` of the same fingerprint.
+
+        Raises ValueError naming the malformed part (then nothing is changed)."""
+        what = f"state of SLO {self.slo.name!r}"
+        if not isinstance(doc, dict) or doc.get("fingerprint") != self.fingerprint:
+            raise ValueError(f"{what} is for another SLI or selector, got {doc!r:.80}")
+        horizon = _optional_int(doc, "horizon", what)
+        hour_horizon = _optional_int(doc, "hour_horizon", what)
+        minutes = _load_buckets(doc.get("minutes"), f"{what}: minutes")
+        hours = _load_buckets(doc.get("hours"), f"{what}: hours")
+        self.horizon, self.hour_horizon, self.minutes, self.hours = (
+            horizon,
+            hour_horizon,
+            minutes,
+            hours,
+        )
 
     def matches(self, row: Row) -> bool:
         for column, value in self.checks:

@@ -26,6 +26,8 @@ DEFAULT_PREFIX: Final = "llmwatch"
 DEFAULT_PARTITIONS: Final = 4
 DEFAULT_RETENTION_HOURS: Final = 72
 _MS_PER_HOUR: Final = 3_600_000
+# The state topic rolls a segment every hour so that Kafka compacts it to the latest record per key.
+STATE_SEGMENT_MS: Final = _MS_PER_HOUR
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +36,18 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     max_message_bytes: int = MAX_RECORD_BYTES
+    cleanup_policy: str = "delete"  # "compact": keep the latest record per key (retention unused)
+    segment_ms: int | None = None
 
     def config(self) -> dict[str, str]:
-        return {
+        config = {
             "retention.ms": str(self.retention_ms),
             "max.message.bytes": str(self.max_message_bytes),
-            "cleanup.policy": "delete",
+            "cleanup.policy": self.cleanup_policy,
         }
+        if self.segment_ms is not None:
+            config["segment.ms"] = str(self.segment_ms)
+        return config
 
 
 def faust_internal_specs(app_id: str) -> list[TopicSpec]:
@@ -59,6 +66,8 @@ class TopicLayout:
     - ``rollups``: per-partition analytics states (cost, sketches, rates). Read by the sink.
     - ``alerts``: firing and resolved SLO alert events, and SLO status snapshots. Read by the sink.
     - ``metrics``: the worker's pipeline metrics and top-K user snapshots. Read by the sink.
+    - ``state``: the worker's restart state (``streams.state``), one key per worker app id, compacted.
+      Read only by the worker, at start.
     """
 
     prefix: str = DEFAULT_PREFIX
@@ -97,6 +106,10 @@ class TopicLayout:
     def metrics(self) -> str:
         return f"{self.prefix}.metrics"
 
+    @property
+    def state(self) -> str:
+        return f"{self.prefix}.state"
+
     def specs(self) -> list[TopicSpec]:
         retention = self.retention_hours * _MS_PER_HOUR
         # The DLQ keeps records 7x longer: someone has to look at them.
@@ -107,4 +120,7 @@ class TopicLayout:
             TopicSpec(self.rollups, self.partitions, retention),
             TopicSpec(self.alerts, 1, retention * 7),
             TopicSpec(self.metrics, 1, retention),
+            TopicSpec(
+                self.state, 1, retention, cleanup_policy="compact", segment_ms=STATE_SEGMENT_MS
+            ),
         ]

@@ -9,14 +9,23 @@ over-estimation error. Guarantees, per bucket and so for their sum over the hour
 Memory: at most ``capacity`` entries x 60 buckets. Cost per event: one dict update (O(1)), plus
 O(capacity) for an eviction, which only happens once a bucket is full.
 
-Buckets are keyed by event time; the trailing hour ends at the newest event time seen (the watermark),
-so tests and replays need no wall clock.
+Time: buckets are keyed by event time (the call's start). The trailing hour ends at the reference time
+``max(watermark, clock())``, where the watermark is the newest start time counted; without a clock it
+is the watermark alone (tests and replays need no wall clock). With a clock (``streams.clock``), a call
+starting more than ``max_future_ms`` after ``clock()`` is not counted (``future_events``): one event
+stamped in the year 2100 cannot move the window away from the real users. A call starting at or before
+the trailing hour is not counted either (``late_events``); it still reaches ``llm_user_cost_1h``.
+
+State: :meth:`TopUsers.dump` / :meth:`TopUsers.load` carry the buckets across a worker restart
+(``streams.state``). Nothing here blocks or does I/O; not thread-safe.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+from streams.clock import DEFAULT_MAX_FUTURE_MS, Clock
 
 __all__ = ["DEFAULT_CAPACITY", "TopUser", "TopUsers"]
 
@@ -61,17 +70,34 @@ class _Bucket:
 class TopUsers:
     """Per-user cost over the trailing hour; :meth:`top` returns the K most expensive users."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, window_ms: int = HOUR_MS) -> None:
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        window_ms: int = HOUR_MS,
+        *,
+        clock: Clock | None = None,
+        max_future_ms: int = DEFAULT_MAX_FUTURE_MS,
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity!r}")
         if window_ms < BUCKET_MS or window_ms % BUCKET_MS:
             raise ValueError(
                 f"window_ms must be a positive multiple of {BUCKET_MS}, got {window_ms!r}"
             )
+        if max_future_ms < 0:
+            raise ValueError(f"max_future_ms must be >= 0, got {max_future_ms!r}")
         self.capacity = capacity
         self.window_ms = window_ms
         self.watermark_ms = 0
+        self.future_events = 0
+        self.late_events = 0
+        self._clock = clock
+        self._max_future_ms = max_future_ms
         self._buckets: dict[int, _Bucket] = {}
+
+    def _reference(self, now_ms: int | None) -> int:
+        """Where the trailing window ends: the watermark, or the clock if that is later."""
+        return self.watermark_ms if now_ms is None else max(self.watermark_ms, now_ms)
 
     def add(self, tenant_id: str, user_id: str, cost_usd: float | None, at_ms: int) -> None:
         """Count one call; calls without a user or with an unknown (NULL) cost add nothing."""
@@ -79,25 +105,32 @@ class TopUsers:
             return
         if cost_usd < 0:
             raise ValueError(f"cost_usd must be >= 0, got {cost_usd!r}")
+        now = None if self._clock is None else self._clock()
+        if now is not None and at_ms > now + self._max_future_ms:
+            self.future_events += 1
+            return
         self.watermark_ms = max(self.watermark_ms, at_ms)
         start = at_ms // BUCKET_MS * BUCKET_MS
-        if start <= self.watermark_ms - self.window_ms:
-            return  # older than the trailing window: it still reaches llm_user_cost_1h
+        if start <= self._reference(now) - self.window_ms:
+            self.late_events += (
+                1  # older than the trailing window: it still reaches llm_user_cost_1h
+            )
+            return
         bucket = self._buckets.get(start)
         if bucket is None:
             bucket = self._buckets[start] = _Bucket(self.capacity)
-            self._prune()
+            self._prune(now)
         bucket.add((tenant_id, user_id), cost_usd)
 
-    def _prune(self) -> None:
-        oldest = self.watermark_ms - self.window_ms
+    def _prune(self, now_ms: int | None) -> None:
+        oldest = self._reference(now_ms) - self.window_ms
         for start in [s for s in self._buckets if s <= oldest]:
             del self._buckets[start]
 
     def top(self, k: int) -> list[TopUser]:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k!r}")
-        self._prune()
+        self._prune(None if self._clock is None else self._clock())
         merged: dict[UserKey, list[float]] = {}
         for bucket in self._buckets.values():
             for user, (cost, requests, error) in bucket.entries.items():
@@ -110,3 +143,58 @@ class TopUsers:
             TopUser(tenant, user, cost, int(requests), error)
             for (tenant, user), (cost, requests, error) in ranked
         ]
+
+    def dump(self) -> dict[str, Any]:
+        """The buckets as plain JSON values (``[start, [[tenant, user, cost, requests, error]...]]``)."""
+        return {
+            "watermark": self.watermark_ms,
+            "buckets": [
+                [start, [[t, u, *entry] for (t, u), entry in bucket.entries.items()]]
+                for start, bucket in sorted(self._buckets.items())
+            ],
+        }
+
+    def load(self, doc: Any) -> None:
+        """Replace the buckets with a :meth:`dump`; raises ValueError naming a malformed part."""
+        if not isinstance(doc, dict) or not _is_int(doc.get("watermark")):
+            raise ValueError(f"top-K state needs an integer watermark, got {doc!r:.80}")
+        buckets_doc = doc.get("buckets")
+        if not isinstance(buckets_doc, list):
+            raise ValueError(f"top-K state needs a list of buckets, got {buckets_doc!r:.80}")
+        buckets: dict[int, _Bucket] = {}
+        for item in buckets_doc:
+            if not (
+                isinstance(item, list)
+                and len(item) == 2
+                and _is_int(item[0])
+                and isinstance(item[1], list)
+                and len(item[1]) <= self.capacity
+            ):
+                raise ValueError(
+                    f"top-K bucket must be [start, at most {self.capacity} entries], "
+                    f"got {item!r:.80}"
+                )
+            bucket = buckets[item[0]] = _Bucket(self.capacity)
+            for entry in item[1]:
+                tenant, user, cost, requests, error = _entry(entry)
+                bucket.entries[(tenant, user)] = [cost, requests, error]
+        self.watermark_ms = doc["watermark"]
+        self._buckets = buckets
+        self._prune(None if self._clock is None else self._clock())
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _entry(entry: Any) -> tuple[str, str, float, int, float]:
+    if not (
+        isinstance(entry, list)
+        and len(entry) == 5
+        and all(isinstance(v, str) for v in entry[:2])
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in entry[2:])
+    ):
+        raise ValueError(
+            f"top-K entry must be [tenant, user, cost, requests, error], got {entry!r:.80}"
+        )
+    return entry[0], entry[1], float(entry[2]), int(entry[3]), float(entry[4])

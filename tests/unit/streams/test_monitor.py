@@ -63,7 +63,11 @@ def rows(n: int, **fields: object) -> list[dict[str, object]]:
 @pytest.fixture()
 def monitor() -> StreamMonitor:
     return StreamMonitor(
-        RecordAnalytics(), parse_slo_file(SLOS), instance="test", started_ms=NOW_MS - 1000
+        RecordAnalytics(),
+        parse_slo_file(SLOS),
+        instance="test",
+        started_ms=NOW_MS - 1000,
+        clock=lambda: NOW_MS,
     )
 
 
