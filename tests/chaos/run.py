@@ -16,7 +16,7 @@ Guarantee checked (:attr:`ChaosReport.ok`): for every phase, emitted = rows + dl
 duplicate under FINAL, and the rollup totals equal a recomputation from ``llm_calls FINAL``.
 
 What can block: every wait is bounded (start :data:`START_TIMEOUT_S`, flush :data:`FLUSH_TIMEOUT_S`
-per publisher, drain :data:`DRAIN_TIMEOUT_S`); every process is stopped on exit, also on error.
+per publisher, drain ``drain_timeout_s``); every process is stopped on exit, also on error.
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ class ChaosPlan:
     rate: float = 300.0
     invalid_every: int = 200
     seed: int = 70
+    drain_timeout_s: float = DRAIN_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        for name in ("fault_s", "recover_s", "baseline_s", "rate"):
+        for name in ("fault_s", "recover_s", "baseline_s", "rate", "drain_timeout_s"):
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -216,7 +217,9 @@ def _flowing(rig: ChaosRig) -> bool:
     return any(offset > 0 for offset in positions.values())
 
 
-def _settle(rig: ChaosRig, logs: Sequence[PhaseLog], publishers: Sequence[Publisher]) -> bool:
+def _settle(
+    rig: ChaosRig, plan: ChaosPlan, logs: Sequence[PhaseLog], publishers: Sequence[Publisher]
+) -> bool:
     """Flush every publisher, then wait until the pipeline drained; False if it did not in time."""
     for log, publisher in zip(logs, publishers, strict=True):
         publisher.close(FLUSH_TIMEOUT_S)
@@ -231,7 +234,7 @@ def _settle(rig: ChaosRig, logs: Sequence[PhaseLog], publishers: Sequence[Publis
             calls=max(0, valid - drops),
             dead_letters=max(0, invalid - drops),
             processes=rig.processes,
-            timeout_s=DRAIN_TIMEOUT_S,
+            timeout_s=plan.drain_timeout_s,
         )
     except AssertionError as exc:  # the table will show what is missing
         print(f"the pipeline did not drain: {str(exc)[:2000]}")
@@ -251,7 +254,7 @@ def run_chaos(plan: ChaosPlan, folder: Path) -> ChaosReport:
                 report.phases.append(log)
                 publishers.append(publisher)
                 print(f"{clock():6.1f} s  {log.name}: {log.emitted} events emitted", flush=True)
-            report.drained = _settle(rig, report.phases, publishers)
+            report.drained = _settle(rig, plan, report.phases, publishers)
         finally:
             for publisher in publishers:
                 publisher.close(0.0)  # idempotent; bounded if _settle did not run
