@@ -62,6 +62,7 @@ def run_worker(settings: Settings) -> int:
     from streams.analytics import AnalyticsConfig, RecordAnalytics
     from streams.app import create_app
     from streams.slo import load_slo_file
+    from streams.state import restore_from_kafka
 
     ensure_topics(settings.bootstrap, settings.layout.specs())
     analytics = RecordAnalytics(
@@ -75,6 +76,9 @@ def run_worker(settings: Settings) -> int:
     if slos is None:
         log.warning("no SLO file at %s: burn-rate alerts are off", settings.slo_file)
     app = create_app(worker_config(settings), analytics, slos)
+    # Before any record is processed: SLO windows, firing alerts and top-K of the previous run.
+    monitor = app.llmwatch_monitor  # type: ignore[attr-defined]
+    restore_from_kafka(monitor, settings.bootstrap, settings.layout.state, settings.worker_id)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0
