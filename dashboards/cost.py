@@ -34,10 +34,19 @@ __all__ = ["UID", "build"]
 UID: Final = "llmwatch-cost"
 TOP_USERS: Final = 20
 UNPRICED_WARN: Final = 1.0
-# Top-user snapshots: the latest one of each worker instance within the range.
+# Top-user snapshots: the latest one of each worker instance within the range, kept only while that
+# instance is the newest publisher of at least one of the source partitions it covers. A dead
+# instance's last snapshot stops counting once another instance publishes for its partitions (rows
+# from before migration 0008 carry no partitions and are kept, as before).
 _LATEST_SNAPSHOTS: Final = """(snapshot_minute, instance) IN (
-    SELECT max(snapshot_minute), instance FROM llmwatch.llm_top_users FINAL
-    WHERE $__timeFilter(snapshot_minute) GROUP BY instance)"""
+    WITH latest AS (
+        SELECT instance, max(published_at) AS at, argMax(snapshot_minute, published_at) AS minute,
+            argMax(partitions, published_at) AS parts
+        FROM llmwatch.llm_top_users FINAL
+        WHERE $__timeFilter(snapshot_minute) GROUP BY instance)
+    SELECT minute, instance FROM latest
+    WHERE empty(parts) OR instance IN (
+        SELECT argMax(instance, at) FROM latest ARRAY JOIN parts AS p GROUP BY p))"""
 
 
 def _stats() -> list[PanelBuilder]:
