@@ -13,6 +13,7 @@ from typing import Any, Final
 import orjson
 import pytest
 
+from llmwatch.embedded import DEMO_SLO_FILE
 from streams.alerts import decode_alert
 from streams.analytics import RecordAnalytics
 from streams.ingest import SourcePosition
@@ -196,12 +197,13 @@ def test_decode_names_what_is_wrong() -> None:
         decode_state(encode_state("a", 1, {}), "b")
 
 
-def test_the_project_slo_file_with_full_windows_fits_easily(clock: Clock) -> None:
-    """Every SLO of config/slos.yaml with all its minute and hour buckets, and a full top-K hour."""
+@pytest.mark.parametrize("slo_file", [DEMO_SLO_FILE, REPO / "config" / "slos.yaml"], ids=str)
+def test_an_slo_file_with_full_windows_fits_easily(slo_file: Path, clock: Clock) -> None:
+    """Every SLO with all its minute and hour buckets, and a top-K hour of 200 users a minute."""
     now_ms = clock.now_ms
     monitor = StreamMonitor(
         RecordAnalytics(),
-        load_slo_file(REPO / "config" / "slos.yaml"),
+        load_slo_file(slo_file),
         instance="t",
         started_ms=now_ms,
         clock=lambda: now_ms,
