@@ -21,6 +21,7 @@ from streams.monitor import StreamMonitor
 from streams.periodic import TOP_USERS_TABLE, decode_snapshot
 from streams.slo import MINUTE_MS, load_slo_file, parse_slo_file
 from streams.state import MAX_STATE_BYTES, decode_state, encode_state, restore_state
+from streams.topics import TopicLayout
 from tests.clock import Clock
 from tests.unit.streams.test_stream_clock import REAL_USERS, burning_rows, call_row
 
@@ -222,3 +223,12 @@ def test_an_slo_file_with_full_windows_fits_easily(slo_file: Path, clock: Clock)
     assert record is not None
     print(f"\nstate record for {len(state['slos'])} SLOs, full windows: {len(record):,} bytes")
     assert len(record) < MAX_STATE_BYTES // 4
+
+
+def test_the_state_topic_is_compacted_and_single_partition() -> None:
+    layout = TopicLayout(prefix="acme", partitions=6)
+    (spec,) = [s for s in layout.specs() if s.name == layout.state == "acme.state"]
+    assert spec.partitions == 1
+    assert spec.config()["cleanup.policy"] == "compact"
+    assert spec.config()["segment.ms"] == str(3_600_000)
+    assert {s.config()["cleanup.policy"] for s in layout.specs() if s is not spec} == {"delete"}
