@@ -9,7 +9,8 @@ outputs are identical (``streams.pipeline`` is deterministic), which the sink's 
 tables collapse.
 
 Failures:
-- Retriable (broker unreachable, leader moved, topic missing, request timed out): the failed outputs
+- Retriable (broker unreachable, leader moved, topic missing, request timed out, or no acknowledgement
+  within ``ack_timeout_s``, which also covers a producer that hangs instead of failing): the failed outputs
   are sent again after a backoff that doubles from ``retry_initial_s`` to ``retry_max_s``, for as long
   as it takes, with a warning per attempt. Meanwhile no later record is acked and ``submit`` blocks
   once ``max_in_flight`` records wait: the worker stalls (consumer lag grows, which the pipeline health
@@ -34,6 +35,7 @@ from typing import Any, Final, Generic, TypeVar
 
 __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
+    "AckTimeout",
     "AckWindow",
     "DeliveryFailed",
     "OutputRecord",
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_IN_FLIGHT: Final = 64
 DEFAULT_RETRY_INITIAL_S: Final = 0.2
 DEFAULT_RETRY_MAX_S: Final = 10.0
+# How long an output may wait for the broker's acknowledgement before it counts as failed and is sent
+# again (a resend may duplicate it downstream, which the sink's tables collapse).
+DEFAULT_ACK_TIMEOUT_S: Final = 30.0
 # Error class names that mean "try again later" even where the client does not flag them retriable.
 _RETRIABLE_NAMES: Final = frozenset(
     {"KafkaTimeoutError", "KafkaConnectionError", "NodeNotReadyError", "RequestTimedOutError"}
@@ -58,6 +63,13 @@ class OutputRecord:
     topic: str
     key: bytes | None
     value: bytes
+
+
+class AckTimeout(TimeoutError):
+    """The broker did not acknowledge an output record in time (retriable: it is sent again)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"no acknowledgement within {timeout_s:g} s")
 
 
 class DeliveryFailed(RuntimeError):
@@ -94,6 +106,7 @@ class AckWindow(Generic[Token]):
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         retry_initial_s: float = DEFAULT_RETRY_INITIAL_S,
         retry_max_s: float = DEFAULT_RETRY_MAX_S,
+        ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
@@ -107,6 +120,9 @@ class AckWindow(Generic[Token]):
         self.max_in_flight = max_in_flight
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
+        if ack_timeout_s <= 0:
+            raise ValueError(f"ack_timeout_s must be > 0, got {ack_timeout_s!r}")
+        self.ack_timeout_s = ack_timeout_s
         self._pending: deque[_Pending[Token]] = deque()
         self._draining = asyncio.Lock()
         self.retries = 0  # output records sent again after a retriable failure
@@ -151,14 +167,16 @@ class AckWindow(Generic[Token]):
         try:
             return asyncio.ensure_future(await self._send(output))
         except Exception as exc:  # settled like a failed ack, so one path handles both
-            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            failed.set_exception(exc)
-            return failed
+            return _failed(exc)
 
     async def _settle(self, item: _Pending[Token]) -> None:
         attempt = 0
         while True:
-            await asyncio.wait(item.acks)
+            await asyncio.wait(item.acks, timeout=self.ack_timeout_s)
+            for index, future in enumerate(item.acks):
+                if not future.done():  # no answer in time: a retriable failure, sent again
+                    future.cancel()
+                    item.acks[index] = _failed(AckTimeout(self.ack_timeout_s))
             failed = [i for i, f in enumerate(item.acks) if f.exception() is not None]
             if not failed:
                 return
@@ -184,3 +202,9 @@ class AckWindow(Generic[Token]):
             for index in failed:
                 self.retries += 1
                 item.acks[index] = await self._send_one(item.outputs[index])
+
+
+def _failed(exc: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future

@@ -160,3 +160,23 @@ def test_bad_settings_name_the_value(max_in_flight: int, initial: float, maximum
         AckWindow(
             noop, noop, max_in_flight=max_in_flight, retry_initial_s=initial, retry_max_s=maximum
         )
+
+
+async def test_an_output_never_acknowledged_is_sent_again_after_the_ack_timeout() -> None:
+    broker = FlakyBroker({}, RuntimeError(), autoack=False)
+    acked: list[int] = []
+
+    async def ack(token: int) -> None:
+        acked.append(token)
+
+    window: AckWindow[int] = AckWindow(
+        broker.send, ack, ack_timeout_s=0.05, retry_initial_s=0.01, retry_max_s=0.01
+    )
+    await window.submit(5, _outputs(1))
+    flushing = asyncio.ensure_future(window.flush())
+    while len(broker.held) < 2:  # the first send hangs; after the timeout it is sent again
+        await asyncio.sleep(0.01)
+    assert acked == []
+    broker.held[1].set_result("ok")
+    await asyncio.wait_for(flushing, 1)
+    assert acked == [5] and window.retries == 1 and broker.held[0].cancelled()

@@ -93,5 +93,5 @@ def test_many_rollup_rows_are_split_under_the_limit() -> None:
 
 
 def test_a_limit_too_small_for_any_record_is_refused() -> None:
-    with pytest.raises(ValueError, match="max_record_bytes must exceed .* got 100"):
+    with pytest.raises(ValueError, match=r"max_record_bytes must exceed .* got 100"):
         RecordProcessor(RecordAnalytics(), max_record_bytes=100)
