@@ -61,6 +61,7 @@ class PhaseLog:
 
     name: str
     started_s: float  # since the run started
+    fault_started_s: float | None = None
     fault_ended_s: float | None = None
     ended_s: float = 0.0
     valid_ids: set[str] = field(default_factory=set)

@@ -7,10 +7,10 @@ Reproduce (full run, 30 s faults, about 4 minutes)::
 The run starts Tansu behind a loopback proxy, ``llmwatch worker`` and ``llmwatch sink`` subprocesses
 (the sink on a chdb folder) and drives SDK traffic at ``rate`` events/s, one invalid event in
 ``invalid_every`` (it must land in ``llm_dlq``). After a baseline phase, each fault of
-:data:`tests.chaos.faults.FAULTS` runs as one phase: the fault lasts ``fault_s``, then the pipeline gets
-``recover_s`` of steady traffic. Each phase emits through its own SDK Publisher, so its drops are
-counted exactly. Then the publishers flush, the pipeline drains, the sink stops cleanly and ClickHouse
-is read back (``tests.chaos.accounting``).
+:data:`tests.chaos.faults.FAULTS` runs as one phase: traffic flows for :data:`FAULT_LEAD_S`, the fault
+lasts ``fault_s``, then the pipeline gets ``recover_s`` of steady traffic. Each phase emits through its
+own SDK Publisher, so its drops are counted exactly. Then the publishers flush, the pipeline drains, the
+sink stops cleanly and ClickHouse is read back (``tests.chaos.accounting``).
 
 Guarantee checked (:attr:`ChaosReport.ok`): for every phase, emitted = rows + dlq + SDK drops, with no
 duplicate under FINAL, and the rollup totals equal a recomputation from ``llm_calls FINAL``.
@@ -62,6 +62,9 @@ FLUSH_TIMEOUT_S: Final = 60.0
 DRAIN_TIMEOUT_S: Final = 180.0
 SUPERVISE_TICK_S: Final = 0.25
 BASELINE: Final = "none (baseline)"
+# Traffic flows this long before the fault: longer than the rig's worker commit interval, so a kill
+# finds processed-but-uncommitted records (generating a phase's events pauses the traffic before it).
+FAULT_LEAD_S: Final = 3.0
 INVALID_TOKENS: Final = -3  # the worker dead-letters a negative token count
 
 
@@ -128,6 +131,9 @@ class ChaosReport:
                 {
                     "fault": p.name,
                     "start_s": round(p.started_s, 1),
+                    "fault_start_s": None
+                    if p.fault_started_s is None
+                    else round(p.fault_started_s, 1),
                     "fault_end_s": None if p.fault_ended_s is None else round(p.fault_ended_s, 1),
                     "end_s": round(p.ended_s, 1),
                     "restarts": dict(p.restarts),
@@ -177,7 +183,7 @@ class _Clock:
 def _run_phase(
     rig: ChaosRig, plan: ChaosPlan, clock: _Clock, fault: Fault | None, index: int
 ) -> tuple[PhaseLog, Publisher]:
-    duration = plan.baseline_s if fault is None else plan.fault_s + plan.recover_s
+    duration = plan.baseline_s if fault is None else FAULT_LEAD_S + plan.fault_s + plan.recover_s
     log = PhaseLog(BASELINE if fault is None else fault.name, started_s=0.0)
     events = _phase_events(log, int(plan.rate * duration), plan.seed + index, plan.invalid_every)
     log.emitted = len(events)
@@ -189,6 +195,8 @@ def _run_phase(
     if fault is None:
         wait_until(lambda: _flowing(rig), "the pipeline to flow", START_TIMEOUT_S, rig.processes)
     else:
+        _supervise(rig, FAULT_LEAD_S)
+        log.fault_started_s = clock()
         fault.begin(rig)
         _supervise(rig, plan.fault_s)
         fault.end(rig)
@@ -277,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-s", type=float, default=defaults.baseline_s)
     parser.add_argument("--rate", type=float, default=defaults.rate)
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the logs and data on success")
     args = parser.parse_args(argv)
     plan = ChaosPlan(args.fault_s, args.recover_s, args.baseline_s, args.rate)
     folder = Path(tempfile.mkdtemp(prefix="llmwatch-chaos-"))
@@ -285,11 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.table())
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-    if report.ok:
+    if report.ok and not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
         return 0
-    print(f"FAILED; logs and data kept in {folder}")
-    return 1
+    print(f"{'OK' if report.ok else 'FAILED'}; logs and data kept in {folder}")
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

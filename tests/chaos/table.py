@@ -12,14 +12,14 @@ if TYPE_CHECKING:
 __all__ = ["render"]
 
 HEADER: Final = (
-    "| fault | fault from-to (s) | phase end (s) | emitted | rows | dlq | drops | lost "
+    "| fault | fault from-to (s) | phase from-to (s) | emitted | rows | dlq | drops | lost "
     "| duplicated | replayed by worker | unplanned restarts |"
 )
 RULE: Final = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 
 
-def _window(start: float, end: float | None) -> str:
-    return "-" if end is None else f"{start:.1f}-{end:.1f}"
+def _window(start: float | None, end: float | None) -> str:
+    return "-" if start is None or end is None else f"{start:.1f}-{end:.1f}"
 
 
 def render(report: ChaosReport) -> str:
@@ -36,8 +36,8 @@ def render(report: ChaosReport) -> str:
     for phase, counts in zip(report.phases, report.counts, strict=True):
         restarts = ", ".join(f"{k} {v}" for k, v in sorted(phase.restarts.items())) or "0"
         lines.append(
-            f"| {phase.name} | {_window(phase.started_s, phase.fault_ended_s)} "
-            f"| {phase.ended_s:.1f} | {counts.emitted} | {counts.rows} | {counts.dlq} "
+            f"| {phase.name} | {_window(phase.fault_started_s, phase.fault_ended_s)} "
+            f"| {phase.started_s:.1f}-{phase.ended_s:.1f} | {counts.emitted} | {counts.rows} | {counts.dlq} "
             f"| {counts.drops} | {counts.lost} | {counts.duplicated} | {counts.replayed} "
             f"| {restarts} |"
         )

@@ -18,7 +18,7 @@ from tests.chaos.run import BASELINE, ChaosPlan, run_chaos
 
 @pytest.mark.parametrize("fault_s", [5.0])
 def test_no_event_is_lost_or_duplicated_under_faults(tmp_path: Path, fault_s: float) -> None:
-    plan = ChaosPlan(fault_s, recover_s=8.0, baseline_s=5.0, rate=200.0, drain_timeout_s=60.0)
+    plan = ChaosPlan(fault_s, recover_s=7.0, baseline_s=5.0, rate=200.0, drain_timeout_s=60.0)
     report = run_chaos(plan, tmp_path)
     print(f"\n{report.table()}")
     assert [p.name for p in report.phases] == [BASELINE, *(f.name for f in FAULTS)]
