@@ -52,6 +52,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
         alert_interval_s=settings.alert_interval_s,
         compression=None if settings.worker_compression == "none" else settings.worker_compression,
         snapshot_interval_s=settings.snapshot_interval_s,
+        max_in_flight=settings.worker_max_in_flight,
+        max_record_bytes=settings.max_record_bytes,
     )
 
 

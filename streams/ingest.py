@@ -6,12 +6,14 @@ Guarantees:
 - :func:`ingest_record` never raises for any bytes. Every event in the record ends up in exactly one of
   ``IngestResult.events`` (valid) or ``IngestResult.dead_letters`` (invalid, with a reason naming the
   field and the bad value). A record that cannot be split at all becomes one dead letter holding the
-  original bytes; a bad event inside a batch becomes a dead letter alone, holding that event's JSON.
-- Captured text is redacted (``streams.redaction``) before it is placed in a row.
+  record's bytes; a bad event inside a batch becomes a dead letter alone, holding that event's JSON.
+  Dead-letter payloads and reasons are stored redacted and capped (``streams.deadletter_payload``).
+- Captured text and every metadata value are redacted (``streams.redaction``) before they are placed
+  in a row.
 - Rows have exactly the keys of ``streams.records.CALL_FIELDS``.
 - Deterministic: ids an event lacks (``event_id``, ``trace_id``, ``span_id``) are derived from its
-  position, not drawn at random, and the outcome depends only on the record's bytes, its position and its Kafka timestamp
-  (``record_ms``), never on the worker's wall clock, so a replay gives the same rows and dead letters.
+  position, not drawn at random, and the outcome depends only on the record's bytes, its position and
+  its Kafka timestamp (``record_ms``), never on the worker's wall clock, so a replay gives the same rows and dead letters.
   Event times are bounded against ``record_ms``: ``start_time`` no older than the rows' retention
   (``streams.storage.CALLS_TTL_DAYS``), ``end_time`` (and so ``start_time``) at most
   :data:`DEFAULT_MAX_EVENT_FUTURE_MS` ahead. One event stamped in the year 2100 is dead-lettered with
@@ -51,6 +53,7 @@ WHOLE_RECORD: Final = -1
 DEFAULT_MAX_EVENT_AGE_MS: Final = CALLS_TTL_DAYS * DAY_MS
 DEFAULT_MAX_EVENT_FUTURE_MS: Final = 3_600_000
 _MAX_REASON_VALUE_CHARS: Final = 80
+_REASON_REDACTOR: Final = Redactor()
 # Ids the contract fills at random when absent; ingest derives them from the source position instead.
 _DERIVED_IDS: Final = ("event_id", "trace_id", "span_id")
 
@@ -92,7 +95,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False):
         where = ".".join(str(p) for p in err["loc"]) or "event"
-        value = repr(err.get("input"))
+        # Redacted before it is cut, so a cut cannot leave the recognisable prefix of a secret.
+        value = _REASON_REDACTOR.redact(repr(err.get("input"))).text
         if len(value) > _MAX_REASON_VALUE_CHARS:
             value = value[:_MAX_REASON_VALUE_CHARS] + "..."
         message = err["msg"]
@@ -127,8 +131,13 @@ def to_call_row(
     cost: CostFields = NO_COST,
     input_text: str = "",
     output_text: str = "",
+    metadata: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The normalized row for one valid event (keys: ``CALL_FIELDS``)."""
+    """The normalized row for one valid event (keys: ``CALL_FIELDS``).
+
+    ``input_text``, ``output_text`` and ``metadata`` are given as stored (redacted); ``metadata``
+    defaults to the event's own, as strings.
+    """
     end_ms = _ms(event.end_time)
     row = {
         "event_id": event.event_id,
@@ -180,7 +189,7 @@ def to_call_row(
         "cost_source": cost.cost_source,
         "input_text": input_text,
         "output_text": output_text,
-        "metadata": _meta(event.metadata),
+        "metadata": _meta(event.metadata) if metadata is None else dict(metadata),
         "source_partition": source.partition,
         "source_offset": source.offset,
     }
@@ -211,6 +220,13 @@ def _redacted(text: str | None, redactor: Redactor | None, counts: dict[str, int
     for kind, n in result.counts.items():
         counts[kind] = counts.get(kind, 0) + n
     return result.text
+
+
+def _redacted_meta(
+    metadata: Mapping[str, Any], redactor: Redactor | None, counts: dict[str, int]
+) -> dict[str, str]:
+    values = _meta(metadata)
+    return values if redactor is None else redactor.redact_mapping(values, counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,18 +285,15 @@ def _with_derived_ids(raw: dict[str, Any], source: SourcePosition, index: int) -
 
 def _validate(
     raw: Any, index: int, source: SourcePosition, record_ms: int, bounds: TimeBounds
-) -> LlmCallEvent | DeadLetter:
+) -> LlmCallEvent | str:
+    """The valid event, or why it is not one (the caller builds the dead letter once)."""
     if not isinstance(raw, dict):
-        reason = f"event #{index} must be a JSON object, got {type(raw).__name__}: {raw!r:.80}"
-        return _dead(source, record_ms, index, reason, orjson.dumps(raw))
+        return f"event #{index} must be a JSON object, got {type(raw).__name__}: {raw!r:.80}"
     try:
         event = LlmCallEvent.model_validate(_with_derived_ids(raw, source, index))
     except ValidationError as exc:
-        return _dead(source, record_ms, index, describe_validation_error(exc), orjson.dumps(raw))
-    out_of_range = bounds.reason(event, record_ms)
-    if out_of_range is not None:
-        return _dead(source, record_ms, index, out_of_range, orjson.dumps(raw))
-    return event
+        return describe_validation_error(exc)
+    return bounds.reason(event, record_ms) or event
 
 
 def ingest_record(
@@ -304,12 +317,12 @@ def ingest_record(
     # A single bare event is addressed as the whole record; events in a batch by their index.
     single = not split.is_batch
     for index, raw in enumerate(split.events):
-        outcome = _validate(raw, WHOLE_RECORD if single else index, source, record_ms, bounds)
-        if isinstance(outcome, DeadLetter):
-            if single:
-                # Keep the exact original bytes, not a re-serialization.
-                outcome = _dead(source, record_ms, WHOLE_RECORD, outcome.reason, value or b"")
-            result.dead_letters.append(outcome)
+        address = WHOLE_RECORD if single else index
+        outcome = _validate(raw, address, source, record_ms, bounds)
+        if isinstance(outcome, str):
+            # A bare event keeps the exact original bytes, not a re-serialization.
+            payload = (value or b"") if single else orjson.dumps(raw)
+            result.dead_letters.append(_dead(source, record_ms, address, outcome, payload))
             continue
         cost = cost_fn(outcome) if cost_fn is not None else NO_COST
         row = to_call_row(
@@ -319,6 +332,7 @@ def ingest_record(
             cost=cost,
             input_text=_redacted(outcome.input_text, redactor, result.redactions),
             output_text=_redacted(outcome.output_text, redactor, result.redactions),
+            metadata=_redacted_meta(outcome.metadata, redactor, result.redactions),
         )
         result.events.append(outcome)
         result.rows.append(row)

@@ -15,6 +15,7 @@ def test_layout_names_and_specs() -> None:
         "acme.rollups",
         "acme.alerts",
         "acme.metrics",
+        "acme.state",
     ]
     dlq = next(s for s in layout.specs() if s.name == layout.dlq)
     assert dlq.retention_ms == 7 * 24 * 3_600_000
