@@ -218,7 +218,10 @@ def simulate(
 
     settings = _settings(bootstrap=bootstrap)
     publisher = Publisher(
-        settings.bootstrap, settings.layout.events, capture_text=settings.capture_text
+        settings.bootstrap,
+        settings.layout.events,
+        capture_text=settings.capture_text,
+        queue_max_bytes=settings.sdk_queue_max_bytes,
     )
     with Progress(console=console) as progress:
         task = progress.add_task("emitting", total=events)

@@ -96,6 +96,7 @@ def build_sink(settings: Settings, client: Any = None) -> Any:
         database=settings.database,
         group_id=settings.sink_group,
         batch_max_rows=settings.sink_batch_rows,
+        batch_max_bytes=settings.sink_batch_bytes,
         flush_interval_s=settings.sink_flush_interval_s,
         session_timeout_ms=int(settings.session_timeout_s * 1000),
         heartbeat_path=settings.heartbeat_path("sink"),
@@ -168,7 +169,10 @@ def _drive_traffic(
     from producers.simulator import demo_scenario, run_simulation
 
     publisher = Publisher(
-        settings.bootstrap, settings.layout.events, capture_text=settings.capture_text
+        settings.bootstrap,
+        settings.layout.events,
+        capture_text=settings.capture_text,
+        queue_max_bytes=settings.sdk_queue_max_bytes,
     )
     with _progress(console) as progress:
         task = progress.add_task("simulating traffic", total=options.events)

@@ -13,6 +13,8 @@ from typing import Final, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producers.sdk.config import DEFAULT_QUEUE_MAX_BYTES
+from sinks.writer import DEFAULT_BATCH_MAX_BYTES
 from streams.delivery import DEFAULT_MAX_IN_FLIGHT
 from streams.topics import (
     DEFAULT_PARTITIONS,
@@ -77,6 +79,16 @@ class Settings(BaseSettings):
         description="Largest record the worker publishes; at most the topics' max.message.bytes.",
     )
     sink_group: str = Field(default="llmwatch-sink", description="Consumer group of the sink.")
+    sink_batch_bytes: int = Field(
+        default=DEFAULT_BATCH_MAX_BYTES,
+        ge=1,
+        description="Record bytes pending before an insert (a flush is due at either bound).",
+    )
+    sdk_queue_max_bytes: int = Field(
+        default=DEFAULT_QUEUE_MAX_BYTES,
+        ge=1,
+        description="SDK (simulator, demo): bytes of events held before emit drops and counts.",
+    )
     sink_batch_rows: int = Field(default=10_000, ge=1, description="Rows per ClickHouse insert.")
     sink_flush_interval_s: float = Field(
         default=1.0, gt=0, description="Longest time a row waits before its batch is inserted."

@@ -20,9 +20,10 @@ Guarantees:
   group, and commits nothing until the retry succeeds; then it resumes.
 - On partition revocation (or loss), in-flight rows and positions of the revoked partitions are
   dropped, not inserted: their new owner re-reads them from the last committed offset.
-- Nothing is lost to bad data: a record a route cannot decode, or whose values ClickHouse rejects
-  (found by bisecting the batch, see ``sinks.rows``), becomes one ``llm_dlq`` row holding the record's
-  bytes and the reason, and the rest of the batch is inserted.
+- Nothing is lost to bad data: a record a route cannot decode, or whose values cannot go into their
+  columns (found by checking the rows against the columns' types after a failed insert, see
+  ``sinks.rows``), becomes one ``llm_dlq`` row holding the record's bytes (redacted and capped, see
+  ``streams.deadletter_payload``) and the reason, and the rest of the batch is inserted.
 - :meth:`ClickHouseSink.run` returns after ``stop`` is set: it flushes and commits what it holds
   (retrying for up to ``close_timeout_s``; what is still not inserted then is left uncommitted, to be
   re-read), then closes the consumer, leaving the group.
@@ -233,7 +234,9 @@ class ClickHouseSink:
             "dead-lettering %s[%d]@%d: %s", chunk.topic, chunk.partition, chunk.offset, reason
         )
         row = dead_letter_row(reason, chunk.topic, chunk.partition, chunk.offset, chunk.value)
-        dead = Chunk(chunk.topic, chunk.partition, chunk.offset, [row], synthesized=True)
+        dead = Chunk(
+            chunk.topic, chunk.partition, chunk.offset, [row], value=chunk.value, synthesized=True
+        )
         self._batches.add(DLQ_TABLE, dead)
         self._stats.count("dead_letters")
 
