@@ -69,7 +69,6 @@ class PhaseLog:
     emitted: int = 0  # emit() calls
     sdk: PublisherStats = field(default_factory=PublisherStats)
     restarts: Counter[str] = field(default_factory=Counter)  # unplanned, by command
-    republished: int = 0  # calls-topic events published again by the worker during the phase
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +111,8 @@ def read_stored(client: Any, database: str) -> Stored:
     )
 
 
-def count_phase(phase: PhaseLog, stored: Stored) -> PhaseCounts:
+def count_phase(phase: PhaseLog, stored: Stored, published: Mapping[str, int]) -> PhaseCounts:
+    """``published``: how often the worker put each event id on the calls topic."""
     ids = phase.valid_ids | phase.invalid_ids
     in_calls = {i: stored.calls_final[i] for i in ids if i in stored.calls_final}
     in_dlq = {i: stored.dlq_final[i] for i in ids if i in stored.dlq_final}
@@ -127,7 +127,7 @@ def count_phase(phase: PhaseLog, stored: Stored) -> PhaseCounts:
         drops=drops,
         lost=phase.emitted - len(in_calls.keys() | in_dlq.keys()) - drops,
         duplicated=extra + both + misfiled,
-        replayed=phase.republished,
+        replayed=sum(max(0, published.get(i, 0) - 1) for i in ids),
     )
 
 

@@ -6,6 +6,8 @@
 - :class:`Supervisor` extends the integration tests' :class:`ProcessGroup`: a process that exits
   without being told to is started again after :data:`RESTART_BACKOFF_S` and counted (as compose's
   ``restart: unless-stopped`` would do); the counts go into the chaos table.
+- :class:`CountingWatcher` reads the output topics through the proxy and counts how often the worker
+  published each event (more than once: a replay, which FINAL must collapse).
 
 What can block: :meth:`ChaosRig.start` waits at most :data:`BROKER_START_TIMEOUT_S` for the broker;
 :meth:`ChaosRig.close` stops every process (SIGTERM, then SIGKILL after the grace period).
@@ -19,17 +21,24 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 from llmwatch.broker import free_port, tansu_binary, wait_for_broker
 from llmwatch.processes import ChildProcess
 from llmwatch.settings import Settings
+from producers.wire import SplitRecord, split_record
 from streams.admin import ensure_topics
 from tests.chaos.folder_lock import FolderLock
 from tests.chaos.proxy import TcpProxy
 from tests.integration.pipeline_harness import ProcessGroup, TopicWatcher, pipeline_settings
 
-__all__ = ["BROKER_START_TIMEOUT_S", "RESTART_BACKOFF_S", "ChaosRig", "Supervisor"]
+__all__ = [
+    "BROKER_START_TIMEOUT_S",
+    "RESTART_BACKOFF_S",
+    "ChaosRig",
+    "CountingWatcher",
+    "Supervisor",
+]
 
 BROKER_START_TIMEOUT_S: Final = 20.0
 BROKER_STOP_GRACE_S: Final = 5.0
@@ -84,6 +93,21 @@ class Supervisor(ProcessGroup):
             self.restart(command)
 
 
+class CountingWatcher(TopicWatcher):
+    """A TopicWatcher that also counts how often each event was published to the calls topic."""
+
+    def __init__(self, bootstrap: str, layout: Any) -> None:
+        self.published: Counter[str] = Counter()
+        super().__init__(bootstrap, layout)
+
+    def _add(self, message: Any) -> None:
+        super()._add(message)
+        if message.topic() == self._calls:
+            record = split_record(message.value())
+            if isinstance(record, SplitRecord):
+                self.published.update(event["event_id"] for event in record.events)
+
+
 def _start_tansu(port: int, advertised_port: int) -> subprocess.Popen[bytes]:
     """Tansu on 127.0.0.1:``port``, telling clients to connect to 127.0.0.1:``advertised_port``."""
     cmd = [
@@ -111,7 +135,7 @@ class ChaosRig:
         self.proxy = TcpProxy(free_port(), free_port())
         self.processes = Supervisor(folder / "logs")
         self._broker: subprocess.Popen[bytes] | None = None
-        self._watcher: TopicWatcher | None = None
+        self._watcher: CountingWatcher | None = None
         self._lock: FolderLock | None = None
         self.settings = pipeline_settings(
             self.proxy.address,
@@ -122,7 +146,7 @@ class ChaosRig:
         )
 
     @property
-    def watcher(self) -> TopicWatcher:
+    def watcher(self) -> CountingWatcher:
         if self._watcher is None:
             raise RuntimeError("the rig is not started")
         return self._watcher
@@ -135,7 +159,7 @@ class ChaosRig:
         ensure_topics(self.proxy.address, self.settings.layout.specs())
         self.processes.start(WORKER, self.settings)
         self.processes.start(SINK, self.settings)
-        self._watcher = TopicWatcher(self.proxy.address, self.settings.layout)
+        self._watcher = CountingWatcher(self.proxy.address, self.settings.layout)
         return self
 
     def stop_sink(self) -> None:

@@ -188,7 +188,6 @@ def _run_phase(
     events = _phase_events(log, int(plan.rate * duration), plan.seed + index, plan.invalid_every)
     log.emitted = len(events)
     restarts_before = rig.processes.restarts.copy()
-    republished_before = _republished(rig)
     publisher = Publisher(rig.settings.bootstrap, rig.settings.layout.events, producer_config=QUIET)
     log.started_s = clock()
     traffic = Traffic(publisher, events, plan.rate).start()
@@ -205,14 +204,7 @@ def _run_phase(
     traffic.join(START_TIMEOUT_S)
     log.ended_s = clock()
     log.restarts = rig.processes.restarts - restarts_before
-    log.republished = _republished(rig) - republished_before
     return log, publisher
-
-
-def _republished(rig: ChaosRig) -> int:
-    """Events the worker has published to the calls topic more than once so far."""
-    rig.watcher.poll()
-    return rig.watcher.call_events - len(rig.watcher.event_ids)
 
 
 def _flowing(rig: ChaosRig) -> bool:
@@ -267,10 +259,11 @@ def run_chaos(plan: ChaosPlan, folder: Path) -> ChaosReport:
             for publisher in publishers:
                 publisher.close(0.0)  # idempotent; bounded if _settle did not run
         rig.stop_sink()
+        published = dict(rig.watcher.published)
         with clickhouse(rig.settings.dsn) as client:
             stored = read_stored(client, rig.settings.database)
             report.rollups = rollup_checks(client, rig.settings.database)
-    report.counts = [count_phase(log, stored) for log in report.phases]
+    report.counts = [count_phase(log, stored, published) for log in report.phases]
     report.foreign = foreign_ids(report.phases, stored)
     report.dlq_unattributed = stored.dlq_unattributed
     report.elapsed_s = clock()
