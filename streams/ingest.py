@@ -13,7 +13,8 @@ Guarantees:
 - Rows have exactly the keys of ``streams.records.CALL_FIELDS``.
 - Deterministic: ids an event lacks (``event_id``, ``trace_id``, ``span_id``) are derived from its
   position, not drawn at random, and the outcome depends only on the record's bytes, its position and
-  its Kafka timestamp (``record_ms``), never on the worker's wall clock, so a replay gives the same rows and dead letters.
+  its Kafka timestamp (``record_ms``), never on the worker's wall clock, so a replay gives the same
+  rows and dead letters.
   Event times are bounded against ``record_ms``: ``start_time`` no older than the rows' retention
   (``streams.storage.CALLS_TTL_DAYS``), ``end_time`` (and so ``start_time``) at most
   :data:`DEFAULT_MAX_EVENT_FUTURE_MS` ahead. One event stamped in the year 2100 is dead-lettered with

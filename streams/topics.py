@@ -26,6 +26,7 @@ DEFAULT_PREFIX: Final = "llmwatch"
 DEFAULT_PARTITIONS: Final = 4
 DEFAULT_RETENTION_HOURS: Final = 72
 _MS_PER_HOUR: Final = 3_600_000
+LOG_APPEND_TIME: Final = "LogAppendTime"
 # The state topic rolls a segment every hour so that Kafka compacts it to the latest record per key.
 STATE_SEGMENT_MS: Final = _MS_PER_HOUR
 
@@ -38,6 +39,8 @@ class TopicSpec:
     max_message_bytes: int = MAX_RECORD_BYTES
     cleanup_policy: str = "delete"  # "compact": keep the latest record per key (retention unused)
     segment_ms: int | None = None
+    # "LogAppendTime": the broker stamps each record, so a producer's clock cannot set it.
+    timestamp_type: str | None = None
 
     def config(self) -> dict[str, str]:
         config = {
@@ -47,6 +50,8 @@ class TopicSpec:
         }
         if self.segment_ms is not None:
             config["segment.ms"] = str(self.segment_ms)
+        if self.timestamp_type is not None:
+            config["message.timestamp.type"] = self.timestamp_type
         return config
 
 
@@ -114,7 +119,8 @@ class TopicLayout:
         retention = self.retention_hours * _MS_PER_HOUR
         # The DLQ keeps records 7x longer: someone has to look at them.
         return [
-            TopicSpec(self.events, self.partitions, retention),
+            # The worker bounds event times against the record timestamp: let the broker set it.
+            TopicSpec(self.events, self.partitions, retention, timestamp_type=LOG_APPEND_TIME),
             TopicSpec(self.calls, self.partitions, retention),
             TopicSpec(self.dlq, self.partitions, retention * 7),
             TopicSpec(self.rollups, self.partitions, retention),

@@ -29,3 +29,13 @@ def test_layout_names_and_specs() -> None:
 def test_bad_layout_names_the_value(kwargs: dict[str, object], bad: str) -> None:
     with pytest.raises(ValueError, match=bad):
         TopicLayout(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_events_topic_is_stamped_by_the_broker_the_others_by_their_producer() -> None:
+    """Event-time bounds use the record timestamp; on Kafka the broker's clock sets it (Tansu
+    ignores the setting and keeps the producer's, which the stream state's clock guards against)."""
+    layout = TopicLayout(prefix="acme")
+    stamped = {s.name for s in layout.specs() if s.config().get("message.timestamp.type")}
+    assert stamped == {layout.events}
+    (events,) = [s for s in layout.specs() if s.name == layout.events]
+    assert events.config()["message.timestamp.type"] == "LogAppendTime"
