@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from producers.events import LlmCallEvent
 from producers.wire import RecordError, split_record
+from streams.clock import DEFAULT_MAX_FUTURE_MS
 from streams.records import CALL_FIELDS, DeadLetter
 from streams.redaction import Redactor
 from streams.storage import CALLS_TTL_DAYS, DAY_MS
@@ -52,7 +53,8 @@ WHOLE_RECORD: Final = -1
 # Events outside this range of event times are dead-lettered, not stored: older ones would be expired by
 # the llm_calls row TTL on insert (silently), and ones far in the future come from a broken clock.
 DEFAULT_MAX_EVENT_AGE_MS: Final = CALLS_TTL_DAYS * DAY_MS
-DEFAULT_MAX_EVENT_FUTURE_MS: Final = 3_600_000
+# The same allowance the stream state's clock guard uses: what ingest keeps, the SLO windows count.
+DEFAULT_MAX_EVENT_FUTURE_MS: Final = DEFAULT_MAX_FUTURE_MS
 _MAX_REASON_VALUE_CHARS: Final = 80
 _REASON_REDACTOR: Final = Redactor()
 # Ids the contract fills at random when absent; ingest derives them from the source position instead.
