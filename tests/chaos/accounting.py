@@ -10,6 +10,9 @@ and has a unique ``event_id``. After the run:
 - ``lost = emitted - rows - dlq - drops`` (negative: an event counted as dropped was stored anyway);
 - ``duplicated``: rows beyond one per event under FINAL, events both stored and dead-lettered, and
   events stored in the wrong table (a valid one dead-lettered, an invalid one stored);
+- ``missing after recovery``: events emitted once the fault had been over for
+  :data:`RECOVERY_GRACE_S` that are neither rows nor dead letters (dropped or lost): a pipeline that
+  recovered delivers them all; e.g. an SDK whose producer stays broken after an outage does not;
 - ``replayed``: events the worker published again (seen twice on the calls topic by the run's own
   reader), e.g. after a crash before its commit; FINAL collapses their rows. Informational.
 
@@ -30,6 +33,7 @@ from streams.rollups import ROLLUP_TABLE, TENANT_COST_TABLE
 
 __all__ = [
     "COST_TOLERANCE",
+    "RECOVERY_GRACE_S",
     "PhaseCounts",
     "PhaseLog",
     "RollupCheck",
@@ -40,6 +44,9 @@ __all__ = [
 ]
 
 COST_TOLERANCE: Final = 1e-9
+# After a fault ends, clients may wait this long to reconnect (librdkafka's reconnect backoff tops out
+# at 10 s) before every new event must get through again.
+RECOVERY_GRACE_S: Final = 10.0
 # (what, SQL over the rollup table, SQL over llm_calls FINAL); both give one number.
 _ROLLUP_SUMS: Final = (
     ("requests", "sum(requests)", "count()"),
@@ -66,6 +73,7 @@ class PhaseLog:
     ended_s: float = 0.0
     valid_ids: set[str] = field(default_factory=set)
     invalid_ids: set[str] = field(default_factory=set)
+    after_recovery_ids: set[str] = field(default_factory=set)  # emitted after fault end + grace
     emitted: int = 0  # emit() calls
     sdk: PublisherStats = field(default_factory=PublisherStats)
     restarts: Counter[str] = field(default_factory=Counter)  # unplanned, by command
@@ -88,6 +96,7 @@ class PhaseCounts:
     drops: int
     lost: int
     duplicated: int
+    missing_after_recovery: int
     replayed: int
 
 
@@ -127,6 +136,7 @@ def count_phase(phase: PhaseLog, stored: Stored, published: Mapping[str, int]) -
         drops=drops,
         lost=phase.emitted - len(in_calls.keys() | in_dlq.keys()) - drops,
         duplicated=extra + both + misfiled,
+        missing_after_recovery=len(phase.after_recovery_ids - in_calls.keys() - in_dlq.keys()),
         replayed=sum(max(0, published.get(i, 0) - 1) for i in ids),
     )
 

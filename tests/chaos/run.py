@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -33,8 +34,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from producers.events import LlmCallEvent
 from producers.sdk import Publisher
 from tests.chaos.accounting import (
+    RECOVERY_GRACE_S,
     PhaseCounts,
     PhaseLog,
     RollupCheck,
@@ -110,7 +113,7 @@ class ChaosReport:
         total = self.total
         return (
             bool(self.counts)
-            and all(c.lost == 0 and c.duplicated == 0 for c in self.counts)
+            and all(c.lost == c.duplicated == c.missing_after_recovery == 0 for c in self.counts)
             and total.emitted == total.rows + total.dlq + total.drops
             and all(check.ok for check in self.rollups)
             and self.foreign == 0
@@ -164,6 +167,13 @@ def _phase_events(log: PhaseLog, n: int, seed: int, invalid_every: int) -> list[
     return events
 
 
+def _after_recovery(log: PhaseLog, events: Sequence[Any], rate: float) -> set[str]:
+    """Ids of the events paced out after the fault had been over for RECOVERY_GRACE_S."""
+    recovered_s = 0.0 if log.fault_ended_s is None else log.fault_ended_s + RECOVERY_GRACE_S
+    first = max(0, math.ceil((recovered_s - log.started_s) * rate))
+    return {e.event_id if isinstance(e, LlmCallEvent) else e["event_id"] for e in events[first:]}
+
+
 def _supervise(rig: ChaosRig, seconds: float) -> None:
     """Wait ``seconds`` while restarting any process that exits on its own."""
     deadline = time.monotonic() + seconds
@@ -203,6 +213,7 @@ def _run_phase(
     _supervise(rig, max(0.0, log.started_s + duration - clock()))
     traffic.join(START_TIMEOUT_S)
     log.ended_s = clock()
+    log.after_recovery_ids = _after_recovery(log, events, plan.rate)
     log.restarts = rig.processes.restarts - restarts_before
     return log, publisher
 

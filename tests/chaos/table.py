@@ -13,9 +13,9 @@ __all__ = ["render"]
 
 HEADER: Final = (
     "| fault | fault from-to (s) | phase from-to (s) | emitted | rows | dlq | drops | lost "
-    "| duplicated | replayed by worker | unplanned restarts |"
+    "| duplicated | missing after recovery | replayed by worker | unplanned restarts |"
 )
-RULE: Final = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+RULE: Final = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
 
 
 def _window(start: float | None, end: float | None) -> str:
@@ -38,13 +38,14 @@ def render(report: ChaosReport) -> str:
         lines.append(
             f"| {phase.name} | {_window(phase.fault_started_s, phase.fault_ended_s)} "
             f"| {phase.started_s:.1f}-{phase.ended_s:.1f} | {counts.emitted} | {counts.rows} | {counts.dlq} "
-            f"| {counts.drops} | {counts.lost} | {counts.duplicated} | {counts.replayed} "
+            f"| {counts.drops} | {counts.lost} | {counts.duplicated} "
+            f"| {counts.missing_after_recovery} | {counts.replayed} "
             f"| {restarts} |"
         )
     t = report.total
     lines.append(
         f"| **total** | | | {t.emitted} | {t.rows} | {t.dlq} | {t.drops} | {t.lost} "
-        f"| {t.duplicated} | {t.replayed} | |"
+        f"| {t.duplicated} | {t.missing_after_recovery} | {t.replayed} | |"
     )
     lines += [
         "",

@@ -16,6 +16,7 @@ from tests.chaos.faults import FAULTS
 from tests.chaos.run import BASELINE, ChaosPlan, run_chaos
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault_s", [5.0])
 def test_no_event_is_lost_or_duplicated_under_faults(tmp_path: Path, fault_s: float) -> None:
     plan = ChaosPlan(fault_s, recover_s=7.0, baseline_s=5.0, rate=200.0, drain_timeout_s=60.0)
@@ -24,8 +25,8 @@ def test_no_event_is_lost_or_duplicated_under_faults(tmp_path: Path, fault_s: fl
     assert [p.name for p in report.phases] == [BASELINE, *(f.name for f in FAULTS)]
     assert report.drained
     outcome = zip(report.phases, report.counts, strict=True)
-    assert {p.name: (c.lost, c.duplicated) for p, c in outcome} == {
-        p.name: (0, 0) for p in report.phases
+    assert {p.name: (c.lost, c.duplicated, c.missing_after_recovery) for p, c in outcome} == {
+        p.name: (0, 0, 0) for p in report.phases
     }
     total = report.total
     assert total.emitted == total.rows + total.dlq + total.drops
