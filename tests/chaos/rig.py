@@ -37,6 +37,7 @@ __all__ = [
     "RESTART_BACKOFF_S",
     "ChaosRig",
     "CountingWatcher",
+    "ProxiedBroker",
     "Supervisor",
 ]
 
@@ -108,22 +109,63 @@ class CountingWatcher(TopicWatcher):
                 self.published.update(event["event_id"] for event in record.events)
 
 
-def _start_tansu(port: int, advertised_port: int) -> subprocess.Popen[bytes]:
-    """Tansu on 127.0.0.1:``port``, telling clients to connect to 127.0.0.1:``advertised_port``."""
-    cmd = [
-        str(tansu_binary()),
-        "broker",
-        "--listener-url",
-        f"tcp://127.0.0.1:{port}",
-        "--advertised-listener-url",
-        f"tcp://127.0.0.1:{advertised_port}",
-        "--storage-engine",
-        "memory://tansu/",
-        "--silent",
-    ]
-    return subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+class ProxiedBroker:
+    """Tansu on a loopback port, reachable only through a :class:`TcpProxy` (its advertised address)."""
+
+    def __init__(self) -> None:
+        self.proxy = TcpProxy(free_port(), free_port())
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.proxy.address
+
+    def start(self) -> ProxiedBroker:
+        cmd = [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{self.proxy.target_port}",
+            "--advertised-listener-url",
+            f"tcp://{self.proxy.address}",
+            "--storage-engine",
+            "memory://tansu/",
+            "--silent",
+        ]
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        # Bootstrapping needs only the broker's own port (metadata would name the proxy).
+        wait_for_broker(f"127.0.0.1:{self.proxy.target_port}", BROKER_START_TIMEOUT_S)
+        self.proxy.start()
+        return self
+
+    def close(self) -> None:
+        self.proxy.close()
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(BROKER_STOP_GRACE_S)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(BROKER_STOP_GRACE_S)
+
+    def __enter__(self) -> ProxiedBroker:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class ChaosRig:
@@ -132,9 +174,9 @@ class ChaosRig:
     def __init__(self, folder: Path, prefix: str) -> None:
         self.folder = folder
         self.prefix = prefix
-        self.proxy = TcpProxy(free_port(), free_port())
+        self.broker = ProxiedBroker()
+        self.proxy = self.broker.proxy
         self.processes = Supervisor(folder / "logs")
-        self._broker: subprocess.Popen[bytes] | None = None
         self._watcher: CountingWatcher | None = None
         self._lock: FolderLock | None = None
         self.settings = pipeline_settings(
@@ -152,10 +194,7 @@ class ChaosRig:
         return self._watcher
 
     def start(self) -> ChaosRig:
-        self._broker = _start_tansu(self.proxy.target_port, self.proxy.port)
-        # Bootstrapping needs only the broker's own port (metadata would name the proxy).
-        wait_for_broker(f"127.0.0.1:{self.proxy.target_port}", BROKER_START_TIMEOUT_S)
-        self.proxy.start()
+        self.broker.start()
         ensure_topics(self.proxy.address, self.settings.layout.specs())
         self.processes.start(WORKER, self.settings)
         self.processes.start(SINK, self.settings)
@@ -183,15 +222,7 @@ class ChaosRig:
             self._watcher.close()
             self._watcher = None
         self.processes.stop_all()
-        self.proxy.close()
-        broker, self._broker = self._broker, None
-        if broker is not None:
-            broker.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                broker.wait(BROKER_STOP_GRACE_S)
-            if broker.poll() is None:
-                broker.kill()
-                broker.wait(BROKER_STOP_GRACE_S)
+        self.broker.close()
 
     def __enter__(self) -> ChaosRig:
         try:
