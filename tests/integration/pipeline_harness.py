@@ -134,6 +134,12 @@ class ProcessGroup:
         child.kill()
         self._running.remove(child)
 
+    def stop(self, child: ChildProcess) -> int | None:
+        """SIGTERM (then SIGKILL after the grace period): a planned stop; returns the exit code."""
+        code = child.stop()
+        self._running.remove(child)
+        return code
+
     def check(self) -> None:
         """Fail now, with the logs, if a process the test did not kill has exited."""
         exited = [child.name for child in self._running if not child.alive()]

@@ -6,6 +6,10 @@ plus llm_dlq, on the real broker (Tansu), the real ``llmwatch worker`` and the r
    Now the outputs are packed into records that fit, and all events land.
 2. An output topic deleted mid-run: sends fail until it exists again; the worker must not ack the
    records meanwhile (before, a failed send was never awaited, so the offset was committed anyway).
+   Tansu 0.6 acknowledges writes to a deleted topic and drops them, which no client can detect, so on
+   Tansu this test skips, saying why (the probe is part of the test); it runs against Apache Kafka.
+   The worker's side of it (retry, no ack before every output is acknowledged) is also covered by
+   tests/unit/streams/test_delivery.py.
 
 The broker killed mid-run is the chaos run's (tests/chaos, docs/reliability.md): Tansu keeps topics in
 memory, so there the broker is cut off behind a loopback proxy rather than restarted empty.
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from llmwatch.broker import TansuBroker
@@ -27,10 +32,12 @@ from llmwatch.settings import Settings
 from producers.sdk import Publisher
 from producers.wire import MAX_RECORD_BYTES, encode_batch
 from streams.admin import ensure_topics
+from streams.topics import TopicSpec
 from tests.integration.kafka_io import QUIET, TaggedProducer
 from tests.integration.pipeline_harness import (
     ProcessGroup,
     TopicWatcher,
+    clickhouse,
     pipeline_settings,
     simulated_events,
     sink_thread,
@@ -111,36 +118,70 @@ def _delete_topic(bootstrap: str, topic: str) -> None:
         future.result(timeout=15)
 
 
+def _acks_writes_to_deleted_topics(bootstrap: str, topic: str) -> bool:
+    """Whether the broker acknowledges a produce to a topic that was just deleted (Tansu 0.6 does,
+    and drops the record: a loss no client can see, since the broker said it has the record)."""
+    ensure_topics(bootstrap, [TopicSpec(topic, 1, 3_600_000)])
+    _delete_topic(bootstrap, topic)
+    producer = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 5_000, **QUIET})
+    outcome: list[Any] = []
+    producer.produce(
+        topic, b"probe", partition=0, on_delivery=lambda err, _msg: outcome.append(err)
+    )
+    producer.flush(10)
+    return outcome == [None]
+
+
 def test_an_output_topic_deleted_mid_run_loses_nothing(
-    settings: Settings, processes: ProcessGroup, ch_client: Any, watcher: TopicWatcher
+    settings: Settings, processes: ProcessGroup, tmp_path: Path
 ) -> None:
+    if _acks_writes_to_deleted_topics(settings.bootstrap, f"{settings.topic_prefix}.probe"):
+        pytest.skip(
+            "this broker acknowledges writes to a deleted topic and drops them (Tansu 0.6): the "
+            "worker cannot see that loss; run against Apache Kafka (docker-compose) to check it"
+        )
     publisher = Publisher(settings.bootstrap, settings.layout.events, producer_config=QUIET)
     try:
         processes.start("worker", settings)
-        with sink_thread(settings, ch_client):
+        sink = processes.start("sink", settings)
+        first = TopicWatcher(settings.bootstrap, settings.layout)
+        try:
             before = _emit(publisher, PHASE_EVENTS, seed=21)
-            wait_drained(watcher, settings, calls=PHASE_EVENTS, dead_letters=0, processes=processes)
-            _delete_topic(settings.bootstrap, settings.layout.calls)
-            during = _emit(publisher, PHASE_EVENTS, seed=22)
-            time.sleep(OUTAGE_S)  # the worker's sends to the calls topic fail meanwhile
-            ensure_topics(settings.bootstrap, settings.layout.specs())
-            after = TopicWatcher(settings.bootstrap, settings.layout)
-            try:
-                wait_drained(
-                    after, settings, calls=len(during), dead_letters=0, processes=processes
-                )
-            finally:
-                after.close()
+            wait_drained(first, settings, calls=PHASE_EVENTS, dead_letters=0, processes=processes)
+        finally:
+            first.close()
+        # librdkafka's consumer dies with SIGSEGV when a topic it subscribes to is deleted on Tansu
+        # (not on Kafka), so the sink sits this out; the worker is what is under test.
+        assert processes.stop(sink) == 0
+        _delete_topic(settings.bootstrap, settings.layout.calls)
+        during = _emit(publisher, PHASE_EVENTS, seed=22)
+        time.sleep(OUTAGE_S)  # the worker's sends to the calls topic fail meanwhile
+        ensure_topics(settings.bootstrap, settings.layout.specs())
+        sink = processes.start("sink", settings)
+        after = TopicWatcher(settings.bootstrap, settings.layout)
+        try:
+            wait_drained(
+                after,
+                settings,
+                calls=len(during),
+                dead_letters=0,
+                processes=processes,
+                timeout_s=RECOVERY_TIMEOUT_S,
+            )
+        finally:
+            after.close()
+        assert processes.stop(sink) == 0
+    finally:
+        publisher.close(timeout=5.0)
+    with clickhouse(settings.dsn) as client:
         stored = set(
-            ch_client.query(
+            client.query(
                 f"SELECT event_id FROM {settings.database}.llm_calls FINAL"
             ).result_columns[0]
         )
-    finally:
-        publisher.close(timeout=5.0)
+        counts = stored_counts(client, settings.database)
     assert len(before) == len(during) == PHASE_EVENTS
     missing = (before | during) - stored
     assert not missing, f"{len(missing)} events lost, e.g. {sorted(missing)[:3]}"
-    counts = stored_counts(ch_client, settings.database)
     assert counts.calls_final == 2 * PHASE_EVENTS
     assert counts.rollup_requests == 2 * PHASE_EVENTS and counts.dlq_final == 0
