@@ -47,6 +47,9 @@ class PublisherStats:
     delivered: int = 0
     delivery_failed: int = 0
     batches_sent: int = 0
+    producer_restarts: int = (
+        0  # producers replaced after a fatal error (e.g. fenced after an outage)
+    )
     held_events: int = 0  # a gauge: accepted events the SDK holds right now (queue + batches)
     held_bytes: int = 0  # a gauge: their bytes
 

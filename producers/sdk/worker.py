@@ -13,6 +13,10 @@ Guarantees:
 - What an event counted against the SDK's bounds at ``emit`` (``Counters.accept``: one event and its
   bytes) is released exactly once, when its batch is handed to librdkafka (whose buffer
   ``queue.buffering.max.kbytes`` bounds) or dropped.
+- A fatal librdkafka error (the idempotent producer fenced after an outage longer than
+  ``message.timeout.ms``) replaces the producer, so events emitted after the broker is back are
+  delivered again; what the old producer held is counted as ``delivery_failed``, and
+  ``producer_restarts`` counts the replacements.
 - The thread survives its own errors (logged); it only blocks itself.
 """
 
@@ -24,6 +28,7 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -43,6 +48,18 @@ TICK_S: Final = 0.05
 MAX_EVENTS_PER_TURN: Final = 2_000
 BUFFER_RETRY_POLL_S: Final = 0.05
 ERROR_PAUSE_S: Final = 0.1
+# Errors after which the producer's identity (producer id and epoch) is spent: librdkafka fails every
+# later record with them without marking them fatal (seen with Tansu after a long outage), so the
+# thread replaces the producer, as it does on a fatal error.
+_PRODUCER_IDENTITY_ERRORS: Final = frozenset(
+    {
+        KafkaError.PRODUCER_FENCED,
+        KafkaError._FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+    }
+)
 
 
 class Barrier:
@@ -58,10 +75,17 @@ class Barrier:
         self.done.set()
 
 
-def create_producer(config: PublisherConfig) -> Producer:
-    """A confluent-kafka Producer for ``config``; a bad setting raises ValueError naming it."""
+def create_producer(
+    config: PublisherConfig, error_cb: Callable[[KafkaError], None] | None = None
+) -> Producer:
+    """A confluent-kafka Producer for ``config``; a bad setting raises ValueError naming it.
+
+    ``error_cb`` receives librdkafka's client-level errors unless ``producer_config`` sets its own."""
+    settings = config.kafka_config()
+    if error_cb is not None:
+        settings.setdefault("error_cb", error_cb)
     try:
-        return Producer(config.kafka_config())
+        return Producer(settings)
     except Exception as exc:  # KafkaException / TypeError / ValueError from librdkafka's config
         raise ValueError(f"invalid Kafka producer configuration: {exc}") from exc
 
@@ -96,6 +120,7 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._backlog = False
+        self._fatal: KafkaError | None = None  # set by librdkafka's callbacks on this thread
 
     def wake(self) -> None:
         """Make the thread take a turn now (flush and close call this; ``emit`` does not)."""
@@ -123,7 +148,7 @@ class Worker:
 
     def _create_producer(self) -> Producer | None:
         try:
-            return create_producer(self.config)
+            return create_producer(self.config, self._on_error)
         except ValueError:
             log.exception("llmwatch: cannot create the Kafka producer; events will be lost")
             return None
@@ -151,6 +176,8 @@ class Worker:
             self._send(batch)
         if self.producer is not None:
             self.producer.poll(0)
+        if self._fatal is not None:
+            self._replace_producer()
         self.reporter.report(now)
 
     def _take(self, item: QueueItem) -> None:
@@ -206,6 +233,25 @@ class Worker:
             self.counters.add("delivered", count)
         else:
             self.counters.drop("delivery_failed", count, str(err))
+            self._on_error(err)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if (err.fatal() or err.code() in _PRODUCER_IDENTITY_ERRORS) and self._fatal is None:
+            self._fatal = err
+
+    def _replace_producer(self) -> None:
+        """A fatal error (e.g. the idempotent producer fenced after an outage longer than
+        ``message.timeout.ms``) makes librdkafka fail every later record: replace the producer.
+        What the old one still holds is purged and counted as failed by its delivery reports."""
+        err, self._fatal = self._fatal, None
+        log.warning("llmwatch: the Kafka producer hit a fatal error (%s); replacing it", err)
+        old = self.producer
+        if old is not None:
+            old.purge()
+            old.flush(0)  # serves the purged records' failure reports
+        self.producer = self._create_producer()
+        self._fatal = None  # reports from the old producer are no reason to replace the new one
+        self.counters.add("producer_restarts")
 
     def _shutdown(self) -> None:
         """Send what is left, wait for acks until the stop deadline, count the rest as failed."""

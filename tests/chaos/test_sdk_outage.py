@@ -35,10 +35,6 @@ def _emit_for(publisher: Publisher, seconds: float, seed: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SDK keeps a fenced producer: every event after the outage fails (issue 7, item 8)",
-)
 @pytest.mark.parametrize("outage_timeouts", [2.0])
 def test_events_after_an_outage_longer_than_the_delivery_timeout_are_delivered(
     outage_timeouts: float,
