@@ -23,6 +23,8 @@ from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import dashboard
 
+from streams.storage import DEFAULT_DATABASE
+
 __all__ = [
     "DATABASE",
     "DATASOURCE_TYPE",
@@ -42,7 +44,7 @@ DATASOURCE_TYPE: Final = "grafana-clickhouse-datasource"
 # The plugin version docker-compose.yml preinstalls (GF_PLUGINS_PREINSTALL).
 PLUGIN_VERSION: Final = "4.14.0"
 # The database every query names explicitly (the datasource's defaultDatabase too).
-DATABASE: Final = "llmwatch"
+DATABASE: Final = DEFAULT_DATABASE
 EDITOR_SQL: Final = "sql"
 
 

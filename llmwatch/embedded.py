@@ -26,12 +26,10 @@ from llmwatch.broker import TansuBroker
 from llmwatch.processes import ChildProcess
 from llmwatch.settings import Settings
 from streams.admin import ensure_topics
+from streams.storage import CALLS_TABLE, DLQ_TABLE, ROLLUP_TABLE
 
 __all__ = ["DemoOptions", "DemoSummary", "build_sink", "run_demo"]
 
-CALLS_TABLE: Final = "llm_calls"
-ROLLUP_TABLE: Final = "llm_rollup_1m"
-DLQ_TABLE: Final = "llm_dlq"
 WORKER_STOP_GRACE_S: Final = 10.0
 # The demo's worker evaluates alerts and publishes snapshots often, so a short run shows them.
 DEMO_ALERT_INTERVAL_S: Final = 2.0

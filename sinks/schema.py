@@ -36,7 +36,14 @@ import re
 from typing import Final
 
 from streams.records import CALL_FIELDS, DLQ_FIELDS
-from streams.storage import CALLS_TTL_DAYS, DLQ_TTL_DAYS, TEXT_TTL_DAYS
+from streams.storage import (
+    CALLS_TABLE,
+    CALLS_TTL_DAYS,
+    DEFAULT_DATABASE,
+    DLQ_TABLE,
+    DLQ_TTL_DAYS,
+    TEXT_TTL_DAYS,
+)
 
 __all__ = [
     "CALLS_ORDER_BY",
@@ -56,9 +63,6 @@ __all__ = [
     "validate_database",
 ]
 
-DEFAULT_DATABASE: Final = "llmwatch"
-CALLS_TABLE: Final = "llm_calls"
-DLQ_TABLE: Final = "llm_dlq"
 MIGRATIONS_TABLE: Final = "schema_migrations"
 
 # Filled by ClickHouse at insert (DEFAULT now64(3)); the sink never sends it.

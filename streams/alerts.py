@@ -22,6 +22,8 @@ from typing import Any, Final
 
 import orjson
 
+from streams.storage import ALERTS_TABLE, SLO_STATUS_TABLE
+
 __all__ = [
     "ALERTS_TABLE",
     "ALERT_FIELDS",
@@ -36,8 +38,6 @@ __all__ = [
     "encode_status",
 ]
 
-ALERTS_TABLE: Final = "llm_alerts"
-SLO_STATUS_TABLE: Final = "llm_slo_status"
 STATUS_ENVELOPE_MARKER: Final = "llmwatch_slo_status"
 STATUS_ENVELOPE_VERSION: Final = 1
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from streams.alerts import AlertEvent, AlertState, alert_id_for
 from streams.deprecation import ModelLifecycle
+from streams.storage import PIPELINE_METRICS_TABLE, TOP_USERS_TABLE
 from streams.tables import decode_tables, encode_tables
 from streams.topk import TopUser
 
@@ -36,8 +37,6 @@ __all__ = [
 ]
 
 SNAPSHOT_KIND: Final = "snapshot"
-PIPELINE_METRICS_TABLE: Final = "llm_pipeline_metrics"
-TOP_USERS_TABLE: Final = "llm_top_users"
 PIPELINE_METRIC_FIELDS: Final[tuple[str, ...]] = (
     "ts",
     "process",

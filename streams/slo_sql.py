@@ -38,12 +38,10 @@ from streams.slo import (
     floor_minute,
     parse_duration,
 )
+from streams.storage import CALLS_TABLE, DEFAULT_DATABASE
 
 __all__ = ["CALLS_TABLE", "DEFAULT_DATABASE", "burn_rate_sql", "quote", "selector_sql"]
 
-# Must equal sinks.schema.CALLS_TABLE / DEFAULT_DATABASE (streams may not import sinks; tested).
-CALLS_TABLE: Final = "llm_calls"
-DEFAULT_DATABASE: Final = "llmwatch"
 _IDENTIFIER_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _MODEL_SQL: Final = "if(request_model != '', request_model, response_model)"
 _NOW_FLOOR_SQL: Final = "toInt64(toUnixTimestamp(toStartOfMinute(now()))) * 1000"

@@ -18,6 +18,7 @@ __all__ = [
     "CALLS_TABLE",
     "CALLS_TTL_DAYS",
     "DAY_MS",
+    "DEFAULT_DATABASE",
     "DLQ_TABLE",
     "DLQ_TTL_DAYS",
     "PIPELINE_METRICS_TABLE",
@@ -29,6 +30,8 @@ __all__ = [
     "USER_COST_TABLE",
 ]
 
+# The database the tables live in unless configured otherwise (dashboards' SQL names this one).
+DEFAULT_DATABASE: Final = "llmwatch"
 # Tables (all in one database, ``llmwatch`` by default).
 CALLS_TABLE: Final = "llm_calls"
 DLQ_TABLE: Final = "llm_dlq"
