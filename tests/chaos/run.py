@@ -80,6 +80,8 @@ class ChaosPlan:
     invalid_every: int = 200
     seed: int = 70
     drain_timeout_s: float = DRAIN_TIMEOUT_S
+    # False: the SDK's producer without idempotence (a diagnostic: rules out producer fencing).
+    sdk_idempotence: bool = True
 
     def __post_init__(self) -> None:
         for name in ("fault_s", "recover_s", "baseline_s", "rate", "drain_timeout_s"):
@@ -198,7 +200,10 @@ def _run_phase(
     events = _phase_events(log, int(plan.rate * duration), plan.seed + index, plan.invalid_every)
     log.emitted = len(events)
     restarts_before = rig.processes.restarts.copy()
-    publisher = Publisher(rig.settings.bootstrap, rig.settings.layout.events, producer_config=QUIET)
+    config = {**QUIET, **({} if plan.sdk_idempotence else {"enable.idempotence": False})}
+    publisher = Publisher(
+        rig.settings.bootstrap, rig.settings.layout.events, producer_config=config
+    )
     log.started_s = clock()
     traffic = Traffic(publisher, events, plan.rate).start()
     if fault is None:
@@ -290,8 +295,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=defaults.rate)
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the logs and data on success")
+    parser.add_argument(
+        "--no-sdk-idempotence",
+        dest="sdk_idempotence",
+        action="store_false",
+        help="diagnostic: the SDK's producer without idempotence",
+    )
     args = parser.parse_args(argv)
-    plan = ChaosPlan(args.fault_s, args.recover_s, args.baseline_s, args.rate)
+    plan = ChaosPlan(
+        args.fault_s,
+        args.recover_s,
+        args.baseline_s,
+        args.rate,
+        sdk_idempotence=args.sdk_idempotence,
+    )
     folder = Path(tempfile.mkdtemp(prefix="llmwatch-chaos-"))
     print(f"chaos run in {folder}: {plan}", flush=True)
     report = run_chaos(plan, folder)

@@ -28,7 +28,9 @@ def render(report: ChaosReport) -> str:
         f"chaos run {report.started_at:%Y-%m-%d %H:%M} UTC on {platform.node() or 'this machine'} "
         f"({os.cpu_count()} cores, Python {platform.python_version()}): faults of "
         f"{plan.fault_s:g} s, {plan.recover_s:g} s of recovery each, {plan.rate:g} events/s, "
-        f"1 invalid event in {plan.invalid_every}; {report.elapsed_s:.0f} s in all",
+        f"1 invalid event in {plan.invalid_every}"
+        f"{'' if plan.sdk_idempotence else ', SDK producer without idempotence'}; "
+        f"{report.elapsed_s:.0f} s in all",
         "",
         HEADER,
         RULE,
