@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from producers.sdk.stats import PublisherStats
-from sinks.schema import CALLS_TABLE, DLQ_TABLE, qualified
-from streams.rollups import ROLLUP_TABLE, TENANT_COST_TABLE
+from sinks.schema import qualified
+from streams.storage import CALLS_TABLE, DLQ_TABLE, ROLLUP_TABLE, TENANT_COST_TABLE
 
 __all__ = [
     "COST_TOLERANCE",
