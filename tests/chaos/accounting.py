@@ -8,6 +8,8 @@ and has a unique ``event_id``. After the run:
 - ``drops``: what the phase's own SDK Publisher counted as not accepted or not delivered (each phase
   emits through its own Publisher, so the counts are exact per phase);
 - ``lost = emitted - rows - dlq - drops`` (negative: an event counted as dropped was stored anyway);
+  ``unsettled``: of those, how many the SDK still held as neither delivered nor failed after its
+  bounded close (its counters then break their "every event lands in one counter" contract);
 - ``duplicated``: rows beyond one per event under FINAL, events both stored and dead-lettered, and
   events stored in the wrong table (a valid one dead-lettered, an invalid one stored);
 - ``missing after recovery``: events emitted once the fault had been over for
@@ -95,6 +97,7 @@ class PhaseCounts:
     dlq: int
     drops: int
     lost: int
+    unsettled: int
     duplicated: int
     missing_after_recovery: int
     replayed: int
@@ -135,6 +138,7 @@ def count_phase(phase: PhaseLog, stored: Stored, published: Mapping[str, int]) -
         dlq=len(in_dlq),
         drops=drops,
         lost=phase.emitted - len(in_calls.keys() | in_dlq.keys()) - drops,
+        unsettled=phase.sdk.in_flight,
         duplicated=extra + both + misfiled,
         missing_after_recovery=len(phase.after_recovery_ids - in_calls.keys() - in_dlq.keys()),
         replayed=sum(max(0, published.get(i, 0) - 1) for i in ids),

@@ -142,6 +142,7 @@ class ChaosReport:
                     "fault_end_s": None if p.fault_ended_s is None else round(p.fault_ended_s, 1),
                     "end_s": round(p.ended_s, 1),
                     "restarts": dict(p.restarts),
+                    "sdk": asdict(p.sdk),
                     **asdict(c),
                 }
                 for p, c in zip(self.phases, self.counts, strict=True)
@@ -240,15 +241,18 @@ def _settle(
     for log, publisher in zip(logs, publishers, strict=True):
         publisher.close(FLUSH_TIMEOUT_S)
         log.sdk = publisher.stats
-    drops = sum(log.sdk.rejected + log.sdk.lost for log in logs)
-    valid = sum(len(log.valid_ids) for log in logs)
+        print(f"SDK, {log.name}: {log.sdk}", flush=True)
+    # What the broker acknowledged is what the pipeline must pass on; which of those events are the
+    # invalid ones is not known, so both targets are lower bounds (the drain also waits for quiet).
+    delivered = sum(log.sdk.delivered for log in logs)
+    undelivered = sum(log.emitted - log.sdk.delivered for log in logs)
     invalid = sum(len(log.invalid_ids) for log in logs)
     try:
         wait_drained(
             rig.watcher,
             rig.settings,
-            calls=max(0, valid - drops),
-            dead_letters=max(0, invalid - drops),
+            calls=max(0, delivered - invalid),
+            dead_letters=max(0, invalid - undelivered),
             processes=rig.processes,
             timeout_s=plan.drain_timeout_s,
         )

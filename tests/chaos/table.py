@@ -12,10 +12,12 @@ if TYPE_CHECKING:
 __all__ = ["render"]
 
 HEADER: Final = (
-    "| fault | fault from-to (s) | phase from-to (s) | emitted | rows | dlq | drops | lost "
+    "| fault | fault from-to (s) | phase from-to (s) | emitted | rows | dlq | drops | lost | SDK unsettled "
     "| duplicated | missing after recovery | replayed by worker | unplanned restarts |"
 )
-RULE: Final = "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+RULE: Final = (
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+)
 
 
 def _window(start: float | None, end: float | None) -> str:
@@ -40,13 +42,13 @@ def render(report: ChaosReport) -> str:
         lines.append(
             f"| {phase.name} | {_window(phase.fault_started_s, phase.fault_ended_s)} "
             f"| {phase.started_s:.1f}-{phase.ended_s:.1f} | {counts.emitted} | {counts.rows} | {counts.dlq} "
-            f"| {counts.drops} | {counts.lost} | {counts.duplicated} "
+            f"| {counts.drops} | {counts.lost} | {counts.unsettled} | {counts.duplicated} "
             f"| {counts.missing_after_recovery} | {counts.replayed} "
             f"| {restarts} |"
         )
     t = report.total
     lines.append(
-        f"| **total** | | | {t.emitted} | {t.rows} | {t.dlq} | {t.drops} | {t.lost} "
+        f"| **total** | | | {t.emitted} | {t.rows} | {t.dlq} | {t.drops} | {t.lost} | {t.unsettled} "
         f"| {t.duplicated} | {t.missing_after_recovery} | {t.replayed} | |"
     )
     lines += [
