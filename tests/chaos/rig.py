@@ -72,9 +72,7 @@ class Supervisor(ProcessGroup):
 
     def stop_command(self, command: str) -> None:
         """SIGTERM the running ``command`` (a clean stop); it stays down until started again."""
-        child = self.children.pop(command)
-        child.stop()
-        self._running.remove(child)
+        self.stop(self.children.pop(command))
 
     def restart(self, command: str) -> None:
         self.start(command, self.settings[command])
