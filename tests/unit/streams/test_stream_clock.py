@@ -27,7 +27,8 @@ version: 1
 slos:
   - {name: bot-availability, objective: 0.99, sli: {type: availability}, selector: {service: bot}}
 """
-YEAR_2100_MS: Final = to_ms(datetime(2100, 1, 1, tzinfo=UTC))
+# The adversarial value itself (a broken producer clock), not a test clock.
+YEAR_2100_MS: Final = to_ms(datetime.fromisoformat("2100-01-01T00:00:00+00:00"))
 YEAR_1970_MS: Final = 86_400_000  # 1970-01-02
 REAL_USERS: Final = ("alice", "bob", "carol")
 STRAY_USER: Final = "stray"
