@@ -3,6 +3,9 @@
 #
 # - docker-compose (Debian package, v1.29): validates docker-compose.yml with `config -q`, which needs no
 #   Docker daemon. tests/unit/test_compose.py uses it.
+# - faketime (libfaketime), qemu-user (qemu-x86_64, the dynamically linked build) and gcc:
+#   scripts/test-clock-shift.sh runs the time-sensitive tests a year ahead with them (qemu-user so that
+#   chdb's clock is shifted too; gcc builds its small preload, scripts/clock-shift/monotonic_waits.c).
 #
 # Never fails its caller (`make test` runs it): when a tool cannot be installed (no apt, not root, no
 # network), it prints why and exits 0; the tests that need the tool then skip with a clear reason.
@@ -52,5 +55,23 @@ ensure_docker_compose() {
     fi
 }
 
+# Install Debian package "$2" unless command "$1" exists; "$3" says what is lost without it.
+ensure_command() {
+    local command="$1" package="$2" without="$3"
+    if have "$command"; then
+        log "$command present"
+        return 0
+    fi
+    log "$command missing: installing the Debian package $package"
+    if apt_install "$package" && have "$command"; then
+        log "installed $package"
+    else
+        log "$package NOT installed: $without"
+    fi
+}
+
 ensure_docker_compose
+ensure_command faketime faketime "scripts/test-clock-shift.sh will fail"
+ensure_command qemu-x86_64 qemu-user "scripts/test-clock-shift.sh will fail"
+ensure_command gcc gcc "scripts/test-clock-shift.sh will fail"
 exit 0
