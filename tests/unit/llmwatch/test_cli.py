@@ -29,6 +29,9 @@ def test_healthcheck_passes_with_a_fresh_heartbeat(tmp_path: Path) -> None:
     beat = tmp_path / "heartbeats" / "sink.heartbeat"
     beat.parent.mkdir(parents=True)
     beat.touch()
+    # Stamped from the process's clock, not the kernel's (they differ under a shifted clock).
+    now = time.time()
+    os.utime(beat, (now, now))
     result = runner.invoke(app, ["healthcheck", "sink", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "sink healthy" in result.output
