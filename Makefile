@@ -11,7 +11,7 @@ LOCK_TOOLS := $(VENV)/lock-tools
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	--custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
-.PHONY: install tools lock demo test lint typecheck unit integration bench dashboards clean
+.PHONY: chaos install tools lock demo test lint typecheck unit integration bench dashboards clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,8 @@ integration: install
 
 test: install tools lint typecheck
 	TZ=UTC $(BIN)/pytest -q
+	# The time-sensitive tests again with the clock a year ahead (libfaketime; chdb under qemu).
+	PYTHON=$(BIN)/python ./scripts/test-clock-shift.sh
 
 bench: install
 	TZ=UTC $(BIN)/python -m bench.run_all
@@ -70,3 +72,7 @@ dashboards: install
 
 clean:
 	rm -rf .llmwatch-data .pytest_cache .mypy_cache .ruff_cache
+
+# The chaos run with 30 s faults (about 4 min); its 5 s variant runs in `make test` (tests/chaos).
+chaos: install
+	TZ=UTC $(BIN)/python -m tests.chaos.run --fault-s 30

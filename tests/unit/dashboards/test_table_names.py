@@ -26,7 +26,9 @@ def test_queried_tables_are_named_by_the_storage_module(path: Path) -> None:
     text = path.read_text()
     queried = set(re.findall(rf"\b{storage.DEFAULT_DATABASE}\.(llm_\w+)", text))
     assert queried, f"{path.name} queries no llmwatch table: the pattern is wrong"
-    assert queried <= KNOWN, f"{path.name} queries tables not in streams/storage.py: {queried - KNOWN}"
+    assert queried <= KNOWN, (
+        f"{path.name} queries tables not in streams/storage.py: {queried - KNOWN}"
+    )
 
 
 def test_every_provisioned_file_was_found() -> None:
