@@ -18,9 +18,9 @@ import pytest
 from sinks.migrate import apply_migrations
 from streams.admin import ensure_topics
 from streams.topics import TopicLayout
-from tests.integration.pipeline_harness import ProcessGroup
+from tests.integration.pipeline_harness import ProcessGroup, TopicWatcher
 
-__all__ = ["SINK_DB", "client", "layout", "processes"]
+__all__ = ["SINK_DB", "client", "layout", "processes", "watcher"]
 
 SINK_DB: Final = "sink_it"
 
@@ -47,6 +47,16 @@ def processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proces
         yield group
     finally:
         group.stop_all()
+
+
+@pytest.fixture()
+def watcher(settings: Any) -> Iterator[TopicWatcher]:
+    """Reads the worker's output topics of the module's ``settings`` (each module defines it)."""
+    watching = TopicWatcher(settings.bootstrap, settings.layout)
+    try:
+        yield watching
+    finally:
+        watching.close()
 
 
 @pytest.fixture()

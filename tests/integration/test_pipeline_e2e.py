@@ -81,15 +81,6 @@ def _settings(broker: TansuBroker, prefix: str, folder: Path, dsn: str) -> Setti
 
 
 @pytest.fixture()
-def watcher(settings: Settings) -> Iterator[TopicWatcher]:
-    watching = TopicWatcher(settings.bootstrap, settings.layout)
-    try:
-        yield watching
-    finally:
-        watching.close()
-
-
-@pytest.fixture()
 def publisher(settings: Settings) -> Iterator[Publisher]:
     publishing = Publisher(settings.bootstrap, settings.layout.events, producer_config=QUIET)
     try:

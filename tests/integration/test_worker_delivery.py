@@ -18,7 +18,6 @@ memory, so there the broker is cut off behind a loopback proxy rather than resta
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -62,15 +61,6 @@ def settings(broker: TansuBroker, topic_prefix: str, tmp_path: Path, chdb_dsn: s
     )
     ensure_topics(broker.bootstrap, settings.layout.specs())
     return settings
-
-
-@pytest.fixture()
-def watcher(settings: Settings) -> Iterator[TopicWatcher]:
-    watching = TopicWatcher(settings.bootstrap, settings.layout)
-    try:
-        yield watching
-    finally:
-        watching.close()
 
 
 def _big_event(i: int) -> dict[str, Any]:
