@@ -10,6 +10,9 @@ Guarantees:
   ``dropped_queue_bytes`` at ``emit`` rather than in unbounded memory.
 - Delivery reports count every event of a record as delivered or failed. On stop, whatever librdkafka
   still holds at the deadline is purged and counted as failed, so no accepted event goes uncounted.
+  The thread keeps its own count of the events each producer holds (:class:`Handed`): what a retired
+  producer never reports within :data:`RETIRE_WAIT_S` is counted as failed by that count, and its late
+  reports, if any, are ignored, so no event is counted twice or left unsettled.
 - What an event counted against the SDK's bounds at ``emit`` (``Counters.accept``: one event and its
   bytes) is released exactly once, when its batch is handed to librdkafka (whose buffer
   ``queue.buffering.max.kbytes`` bounds) or dropped.
@@ -48,6 +51,8 @@ TICK_S: Final = 0.05
 MAX_EVENTS_PER_TURN: Final = 2_000
 BUFFER_RETRY_POLL_S: Final = 0.05
 ERROR_PAUSE_S: Final = 0.1
+# How long a producer being retired (replaced, or at stop) may take to report its purged records.
+RETIRE_WAIT_S: Final = 1.0
 # Errors after which the producer's identity (producer id and epoch) is spent: librdkafka fails every
 # later record with them without marking them fatal (seen with Tansu after a long outage), so the
 # thread replaces the producer, as it does on a fatal error.
@@ -90,6 +95,19 @@ def create_producer(
         raise ValueError(f"invalid Kafka producer configuration: {exc}") from exc
 
 
+class Handed:
+    """The events handed to one producer whose delivery reports have not come yet.
+
+    librdkafka does not always report purged in-flight records (seen after a fencing error on Tansu),
+    so the thread cannot rely on their reports to settle them."""
+
+    __slots__ = ("events", "retired")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.retired = False
+
+
 # An encoded event and its key bucket, or a flush request.
 QueueItem = tuple[bytes, int] | Barrier
 
@@ -121,6 +139,7 @@ class Worker:
         self._wake = threading.Event()
         self._backlog = False
         self._fatal: KafkaError | None = None  # set by librdkafka's callbacks on this thread
+        self._handed = Handed()  # for the current producer
 
     def wake(self) -> None:
         """Make the thread take a turn now (flush and close call this; ``emit`` does not)."""
@@ -208,7 +227,8 @@ class Worker:
             self.counters.drop("delivery_failed", count, "no Kafka producer")
             return
         value = encode_batch_raw(batch.events)
-        on_delivery = functools.partial(self._on_delivery, count)
+        handed = self._handed
+        on_delivery = functools.partial(self._on_delivery, handed, count)
         give_up = time.monotonic() + self.config.buffer_full_timeout_s
         while True:
             try:
@@ -225,10 +245,16 @@ class Worker:
             except KafkaException as exc:
                 self.counters.drop("delivery_failed", count, f"produce failed: {exc}")
                 return
+            handed.events += count
             self.counters.add("batches_sent")
             return
 
-    def _on_delivery(self, count: int, err: KafkaError | None, _msg: Message) -> None:
+    def _on_delivery(
+        self, handed: Handed, count: int, err: KafkaError | None, _msg: Message
+    ) -> None:
+        if handed.retired:
+            return  # already counted as failed when its producer was retired
+        handed.events -= count
         if err is None:
             self.counters.add("delivered", count)
         else:
@@ -242,16 +268,28 @@ class Worker:
     def _replace_producer(self) -> None:
         """A fatal error (e.g. the idempotent producer fenced after an outage longer than
         ``message.timeout.ms``) makes librdkafka fail every later record: replace the producer.
-        What the old one still holds is purged and counted as failed by its delivery reports."""
+        What the old one still holds is purged and counted as failed."""
         err, self._fatal = self._fatal, None
         log.warning("llmwatch: the Kafka producer hit a fatal error (%s); replacing it", err)
-        old = self.producer
-        if old is not None:
-            old.purge()
-            old.flush(0)  # serves the purged records' failure reports
+        if self.producer is not None:
+            self._retire(self.producer, f"producer replaced after a fatal error: {err}")
         self.producer = self._create_producer()
+        self._handed = Handed()
         self._fatal = None  # reports from the old producer are no reason to replace the new one
         self.counters.add("producer_restarts")
+
+    def _retire(self, producer: Producer, reason: str) -> None:
+        """Purge ``producer``, serve the reports it gives within :data:`RETIRE_WAIT_S`, and count
+        the events it never reported as failed."""
+        handed = self._handed
+        producer.purge()
+        give_up = time.monotonic() + RETIRE_WAIT_S
+        while handed.events > 0 and time.monotonic() < give_up:
+            producer.poll(BUFFER_RETRY_POLL_S)
+        if handed.events > 0:
+            self.counters.drop("delivery_failed", handed.events, reason)
+            handed.events = 0
+        handed.retired = True
 
     def _shutdown(self) -> None:
         """Send what is left, wait for acks until the stop deadline, count the rest as failed."""
@@ -270,9 +308,9 @@ class Worker:
         left = 0
         if self.producer is not None:
             left = self.producer.flush(max(0.0, self.stop_deadline - time.monotonic()))
+            left = max(left, self._handed.events)
             if left:
-                self.producer.purge()
-                self.producer.flush(0)  # serves the purged records' failure reports
+                self._retire(self.producer, "not acknowledged before close gave up")
         self.final_ok = left == 0
         self.reporter.report(math.inf)
         for barrier in barriers:

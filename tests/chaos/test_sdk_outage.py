@@ -56,5 +56,9 @@ def test_events_after_an_outage_longer_than_the_delivery_timeout_are_delivered(
             assert sum(publisher.emit(e) for e in simulated_events(AFTER, seed=3)) == AFTER
             publisher.flush(FLUSH_TIMEOUT_S)
             after = publisher.stats
-    print(f"\nbefore the new events: {before}\nafter: {after}")
+        closed = publisher.stats
+    print(f"\nbefore the new events: {before}\nafter: {after}\nclosed: {closed}")
     assert (after.delivered - before.delivered, after.lost - before.lost) == (AFTER, 0)
+    assert closed.producer_restarts >= 1  # the outage did fence the first producer
+    # Every accepted event is settled once the publisher is closed: none left uncounted.
+    assert closed.in_flight == 0, closed
