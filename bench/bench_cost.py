@@ -1,4 +1,5 @@
-"""Per-event cost of the cost and lifecycle analytics (streams/cost.py, streams/deprecation.py).
+"""Per-event cost of the cost and lifecycle analytics
+(streams/analytics/cost.py, streams/analytics/lifecycle.py).
 
 Run: ``.venv/bin/python bench/bench_cost.py``. Prints a table and writes ``bench/results/cost.json``.
 Times are the best of several repeats on this (shared, 2-core) machine, for calls on models whose
@@ -20,9 +21,9 @@ from typing import Any, Final
 import genai_prices
 from genai_prices import Usage, calc_price
 
-from streams.cost import CostCalculator
-from streams.deprecation import DeprecationCatalog
-from streams.pricing.overrides import PriceOverride, PriceOverrides
+from streams.analytics.cost import CostCalculator
+from streams.analytics.lifecycle import DeprecationCatalog
+from streams.analytics.pricing.overrides import PriceOverride, PriceOverrides
 
 __all__ = ["main"]
 

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from llmwatch.broker import TansuBroker
-from llmwatch.embedded import build_sink
-from llmwatch.processes import ChildProcess
+from llmwatch.processes import ChildProcess, build_sink
 from llmwatch.settings import Settings
 from producers.sdk import Publisher
 from producers.simulator import Simulator, default_scenario

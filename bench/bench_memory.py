@@ -21,12 +21,12 @@ from typing import Any, Final
 
 from producers.simulator import Simulator, default_scenario
 from producers.wire import encode_batch_raw
-from streams.analytics import RecordAnalytics
-from streams.burnrate import BurnRateEvaluator
-from streams.ingest import SourcePosition, ingest_record
-from streams.rollups import _Group
-from streams.slo import load_slo_file
-from streams.topk import TopUsers
+from streams.analytics.record import RecordAnalytics
+from streams.analytics.rollups import _Group
+from streams.analytics.topk import TopUsers
+from streams.ingest.validate import SourcePosition, ingest_record
+from streams.slo.burnrate import BurnRateEvaluator
+from streams.slo.config import load_slo_file
 
 RESULTS: Final = Path(__file__).parent / "results"
 SLO_FILE: Final = Path(__file__).parent.parent / "config" / "slos.yaml"

@@ -1,4 +1,4 @@
-"""Cost of the latency sketches (streams/sketches.py): per-event add, batch throughput, size.
+"""Cost of the latency sketches (streams/analytics/sketches.py): per-event add, batch throughput, size.
 
 Run: ``.venv/bin/python bench/bench_sketches.py``. Prints a table and writes
 ``bench/results/sketches.json``. Times are the best of several repeats on this (shared, 2-core)
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from ddsketch import DDSketch
 
-from streams.sketches import RELATIVE_ACCURACY, LatencySketch, bin_key
+from streams.analytics.sketches import RELATIVE_ACCURACY, LatencySketch, bin_key
 
 __all__ = ["main"]
 

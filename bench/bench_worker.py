@@ -5,7 +5,7 @@ Writes ``bench/results/worker.json`` and prints a table.
 
 Measured:
 1. ceiling: a bare confluent-kafka consumer reading every record and parsing it with orjson;
-2. processor: ``streams.pipeline.RecordProcessor`` over the same records in-process (validation,
+2. processor: ``streams.ingest.pipeline.RecordProcessor`` over the same records in-process (validation,
    redaction, pricing, rollups, encoding), no Kafka;
 3. worker: the real Faust worker (``llmwatch worker`` subprocess) from the first to the last forwarded
    event, counted on the calls topic;
@@ -30,11 +30,11 @@ from llmwatch.processes import ChildProcess
 from producers.simulator import Simulator, default_scenario
 from producers.wire import encode_batch_raw, split_record
 from streams.admin import ensure_topics
-from streams.analytics import RecordAnalytics
-from streams.ingest import SourcePosition
+from streams.analytics.record import RecordAnalytics
+from streams.ingest.pipeline import RecordProcessor
+from streams.ingest.validate import SourcePosition
 from streams.monitor import StreamMonitor
-from streams.pipeline import RecordProcessor
-from streams.slo import load_slo_file
+from streams.slo.config import load_slo_file
 from streams.topics import TopicLayout
 
 RESULTS: Final = Path(__file__).parent / "results"

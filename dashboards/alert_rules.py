@@ -1,10 +1,10 @@
 """Grafana alert rules generated from the SLO file: one multi-window burn-rate rule per SLO and rule.
 
-Each rule reproduces one ``streams.burnrate`` rule in Grafana (same windows, same burn rates, same
+Each rule reproduces one ``streams.slo.burnrate`` rule in Grafana (same windows, same burn rates, same
 strict ``>`` comparison):
 
 - ``A`` / ``B``: the ClickHouse burn rate over the rule's long / short window at the server's
-  ``now()``: ``SELECT burn_rate FROM (<streams.slo_sql.burn_rate_sql(slo, window, None)>)``, table
+  ``now()``: ``SELECT burn_rate FROM (<dashboards.slo_sql.burn_rate_sql(slo, window, None)>)``, table
   format. Only the one numeric column is returned, because Grafana's server-side expressions turn a
   one-number table into a number and reject tables with several numeric columns.
 - ``long_burn`` / ``short_burn``: reduce (last) of A / B, a no-op on a number that names the
@@ -45,9 +45,9 @@ from grafana_foundation_sdk.models import dashboard as dashboard_model
 from dashboards import slos as slo_dashboard
 from dashboards.lint import MAX_UID_LENGTH
 from dashboards.query import DATABASE, DATASOURCE_UID, ClickHouseQueryBuilder, Format
+from dashboards.slo_sql import burn_rate_sql
 from dashboards.walk import iter_panels
-from streams.slo import BurnRule, CostSli, Severity, Slo, SloFile, load_slo_file
-from streams.slo_sql import burn_rate_sql
+from streams.slo.config import BurnRule, CostSli, Severity, Slo, SloFile, load_slo_file
 
 __all__ = [
     "BURN_PANEL_TITLE",
@@ -104,7 +104,7 @@ _UNIT_S: Final = {"y": 365 * 86_400, "w": 7 * 86_400, "d": 86_400, "h": 3_600, "
 FILE_HEADER: Final = (
     "# Generated from {source} by dashboards/alert_rules.py (write_rules): do not edit; a test fails\n"
     "# when this file is stale. Each rule fires when the burn rate over its long AND short windows\n"
-    "# exceeds its factor, like streams/burnrate.py, with the SQL of streams/slo_sql.py.\n"
+    "# exceeds its factor, like streams/slo/burnrate.py, with the SQL of dashboards/slo_sql.py.\n"
 )
 
 
@@ -167,7 +167,7 @@ def _labels(slo: Slo, rule: BurnRule) -> dict[str, str]:
 def _objective_text(slo: Slo) -> str:
     if isinstance(slo.sli, CostSli):
         return f"budget {_number(slo.sli.usd_per_hour)} USD per hour"
-    assert slo.objective is not None  # ratio SLIs always have one (streams.slo.Slo)
+    assert slo.objective is not None  # ratio SLIs always have one (streams.slo.config.Slo)
     return f"objective {_number(slo.objective)} ({slo.sli.type}, over {slo.period})"
 
 

@@ -2,7 +2,7 @@
 
 Everything but the alerts comes from the 1-minute rollups (``llm_rollup_1m``, read with FINAL), so a
 panel costs the same whatever the call volume. Quantiles are merged DDSketch states (1% relative
-accuracy, ``streams.sketches``). "Calls" are provider calls (span kinds llm and embedding); latency,
+accuracy, ``streams.analytics.sketches``). "Calls" are provider calls (span kinds llm and embedding); latency,
 TTFT and error rates use LLM calls only (span kind llm). Nothing here does I/O.
 """
 
@@ -213,7 +213,7 @@ def _lifecycle() -> PanelBuilder:
         f"GROUP BY provider, model, lifecycle, service\nORDER BY calls DESC",
         doc(
             "Calls to models whose provider has announced (or passed) a deprecation or retirement "
-            "date, from streams/data/model_deprecations.yaml and genai-prices' flags. The worker "
+            "date, from streams/analytics/data/model_deprecations.yaml and genai-prices' flags. The worker "
             "also raises a model-lifecycle alert the first time it sees each.",
             "any 'retired' or 'retiring_soon' row will start failing: move that service to the "
             "replacement model now; 'deprecated' rows need a migration ticket.",

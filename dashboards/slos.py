@@ -1,7 +1,7 @@
 """The SLO dashboard: one repeated row per SLO from the stream's status rows, plus firing alerts.
 
 Source: ``llm_slo_status`` (migration 0005), written by the worker's burn-rate evaluator
-(``streams.burnrate``) at every evaluation: per SLO, rule and window the good / total counts or the
+(``streams.slo.burnrate``) at every evaluation: per SLO, rule and window the good / total counts or the
 USD spent, the burn rate, whether the rule fires and the error budget left. The dashboard needs no
 regeneration when ``config/slos.yaml`` changes: the ``slo`` variable lists the SLOs that reported in
 the range and Grafana repeats the per-SLO row for each selected one. SLO alerts (``llm_alerts``) are

@@ -3,7 +3,7 @@
 Every statement reads ReplacingMergeTree tables with FINAL and names tables ``llmwatch.<table>``.
 Alerts "firing at the end of the range" follow ``sinks/migrations/0005_alerts.sql``: a firing row
 without a resolved row, and, because the stream never resolves an alert that was open when it
-restarted (``streams.burnrate``), only while the latest SLO status in the range still says firing.
+restarted (``streams.slo.burnrate``), only while the latest SLO status in the range still says firing.
 Nothing here does I/O.
 """
 

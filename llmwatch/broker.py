@@ -24,21 +24,17 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol
 
 from confluent_kafka.admin import AdminClient
 
-from streams.topics import TopicSpec
-
 __all__ = [
     "BrokerError",
     "RunningBroker",
     "TansuBroker",
     "free_port",
-    "start_broker",
     "tansu_binary",
     "wait_for_broker",
 ]
@@ -174,15 +170,3 @@ class TansuBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def start_broker(engine: str, *, port: int, specs: Sequence[TopicSpec] = ()) -> RunningBroker:
-    """Start the embedded broker named by ``engine``: ``tansu`` (default) or ``mock``."""
-    if engine == "tansu":
-        return TansuBroker(port=port).start()
-    if engine == "mock":
-        from llmwatch.mockbroker import MockClusterBroker
-
-        # The mock cluster picks its own port and has no CreateTopics API: topics are made here.
-        return MockClusterBroker(topics=specs).start()
-    raise BrokerError(f"unknown broker engine {engine!r}; expected 'tansu' or 'mock'")

@@ -76,7 +76,7 @@ def broker(
     """Run the embedded Kafka-wire broker on 127.0.0.1 until interrupted."""
     settings = _settings(bootstrap=f"127.0.0.1:{port}")
     _logging(settings)
-    from llmwatch.broker import start_broker
+    from llmwatch.broker_engines import start_broker
     from streams.topics import faust_internal_specs
 
     specs = settings.layout.specs() + faust_internal_specs(settings.worker_id)
@@ -345,7 +345,7 @@ def _operational_errors() -> tuple[type[Exception], ...]:
     from sinks.clickhouse import ClickHouseConnectError
     from sinks.migrate import MigrationError
     from streams.admin import KafkaUnavailableError, TopicMismatchError
-    from streams.slo import SloFileError
+    from streams.slo.config import SloFileError
 
     return (
         BrokerError,

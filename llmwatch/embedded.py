@@ -23,12 +23,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from llmwatch.broker import TansuBroker
-from llmwatch.processes import ChildProcess
+from llmwatch.processes import ChildProcess, build_sink
 from llmwatch.settings import Settings
 from streams.admin import ensure_topics
 from streams.storage import CALLS_TABLE, DLQ_TABLE, ROLLUP_TABLE
 
-__all__ = ["DemoOptions", "DemoSummary", "build_sink", "run_demo"]
+__all__ = ["DemoOptions", "DemoSummary", "run_demo"]
 
 WORKER_STOP_GRACE_S: Final = 10.0
 # The demo's worker evaluates alerts and publishes snapshots often, so a short run shows them.
@@ -79,27 +79,6 @@ class DemoSummary:
             and self.rows_stored == valid
             and self.dlq_rows == self.bad_events_sent
         )
-
-
-def build_sink(settings: Settings, client: Any = None) -> Any:
-    """The ClickHouse sink configured from settings (opens its own client unless given one)."""
-    from sinks.clickhouse import connect
-    from sinks.writer import ClickHouseSink, SinkConfig
-
-    if client is None:
-        client = connect(settings.dsn)
-    config = SinkConfig(
-        bootstrap=settings.bootstrap,
-        layout=settings.layout,
-        database=settings.database,
-        group_id=settings.sink_group,
-        batch_max_rows=settings.sink_batch_rows,
-        batch_max_bytes=settings.sink_batch_bytes,
-        flush_interval_s=settings.sink_flush_interval_s,
-        session_timeout_ms=int(settings.session_timeout_s * 1000),
-        heartbeat_path=settings.heartbeat_path("sink"),
-    )
-    return ClickHouseSink(config, client)
 
 
 # Each breaks the contract differently; the demo shows them arriving in llm_dlq with their reasons.

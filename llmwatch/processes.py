@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from llmwatch.settings import Settings
 from streams.admin import ensure_topics
@@ -26,7 +26,14 @@ from streams.admin import ensure_topics
 if TYPE_CHECKING:
     from streams.app import WorkerConfig
 
-__all__ = ["ChildProcess", "heartbeat_age_s", "run_sink", "run_worker", "worker_config"]
+__all__ = [
+    "ChildProcess",
+    "build_sink",
+    "heartbeat_age_s",
+    "run_sink",
+    "run_worker",
+    "worker_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +68,9 @@ def run_worker(settings: Settings) -> int:
     """Run the Faust worker in this process until SIGTERM/SIGINT."""
     import faust
 
-    from streams.analytics import AnalyticsConfig, RecordAnalytics
+    from streams.analytics.record import AnalyticsConfig, RecordAnalytics
     from streams.app import create_app
-    from streams.slo import load_slo_file
+    from streams.slo.config import load_slo_file
     from streams.state import restore_from_kafka
 
     ensure_topics(settings.bootstrap, settings.layout.specs())
@@ -98,9 +105,29 @@ def _stop_event_on_signals() -> threading.Event:
     return stop
 
 
+def build_sink(settings: Settings, client: Any = None) -> Any:
+    """The ClickHouse sink configured from settings (opens its own client unless given one)."""
+    from sinks.clickhouse import connect
+    from sinks.writer import ClickHouseSink, SinkConfig
+
+    if client is None:
+        client = connect(settings.dsn)
+    config = SinkConfig(
+        bootstrap=settings.bootstrap,
+        layout=settings.layout,
+        database=settings.database,
+        group_id=settings.sink_group,
+        batch_max_rows=settings.sink_batch_rows,
+        batch_max_bytes=settings.sink_batch_bytes,
+        flush_interval_s=settings.sink_flush_interval_s,
+        session_timeout_ms=int(settings.session_timeout_s * 1000),
+        heartbeat_path=settings.heartbeat_path("sink"),
+    )
+    return ClickHouseSink(config, client)
+
+
 def run_sink(settings: Settings) -> int:
     """Run the ClickHouse sink in this process until SIGTERM/SIGINT."""
-    from llmwatch.embedded import build_sink
     from sinks.clickhouse import connect_retrying
 
     ensure_topics(settings.bootstrap, settings.layout.specs())

@@ -9,7 +9,7 @@ Record value forms (UTF-8 JSON, encoded with orjson):
 
 Guarantees: :func:`split_record` never raises for any input bytes; it returns the events it could
 isolate and, for bytes that cannot be read at all, a :class:`RecordError` naming the reason. It does
-not validate events against the contract: that is the worker's job (``streams.ingest``).
+not validate events against the contract: that is the worker's job (``streams.ingest.validate``).
 """
 
 from __future__ import annotations

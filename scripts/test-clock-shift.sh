@@ -38,14 +38,14 @@ SUBSET=(
     tests/unit/sinks/test_rows.py
     tests/unit/sinks/test_health.py
     tests/unit/sinks/test_values.py
-    tests/unit/streams/test_burnrate.py
+    tests/unit/streams/slo/test_burnrate.py
     tests/unit/streams/test_monitor.py
-    tests/unit/streams/test_rollups.py
-    tests/unit/streams/test_ingest.py
-    tests/unit/streams/test_deprecation.py
+    tests/unit/streams/analytics/test_rollups.py
+    tests/unit/streams/ingest/test_validate.py
+    tests/unit/streams/analytics/test_lifecycle.py
     tests/unit/streams/test_stream_clock.py
-    tests/unit/streams/test_time_bounds.py
-    tests/unit/streams/test_topk.py
+    tests/unit/streams/ingest/test_time_bounds.py
+    tests/unit/streams/analytics/test_topk.py
     tests/unit/dashboards/test_macros.py
     tests/unit/producers/test_events.py
     tests/integration/test_sink_writer.py::test_sink_writes_exactly_the_rows_and_replays_do_not_duplicate

@@ -16,22 +16,7 @@ from typing import Any, Final
 
 from producers.wire import RecordError, now_ms, split_record
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
-from streams.alerts import (
-    ALERT_FIELDS,
-    ALERTS_TABLE,
-    SLO_STATUS_FIELDS,
-    SLO_STATUS_TABLE,
-    decode_alerts_record,
-)
-from streams.periodic import (
-    PIPELINE_METRIC_FIELDS,
-    PIPELINE_METRICS_TABLE,
-    TOP_USERS_FIELDS,
-    TOP_USERS_TABLE,
-    decode_snapshot,
-)
-from streams.records import DeadLetter, decode_dead_letter
-from streams.rollups import (
+from streams.analytics.rollups import (
     ROLLUP_1M_FIELDS,
     ROLLUP_TABLE,
     TENANT_COST_1M_FIELDS,
@@ -39,6 +24,21 @@ from streams.rollups import (
     USER_COST_1H_FIELDS,
     USER_COST_TABLE,
     decode_rollups,
+)
+from streams.ingest.records import DeadLetter, decode_dead_letter
+from streams.periodic import (
+    PIPELINE_METRIC_FIELDS,
+    PIPELINE_METRICS_TABLE,
+    TOP_USERS_FIELDS,
+    TOP_USERS_TABLE,
+    decode_snapshot,
+)
+from streams.slo.alerts import (
+    ALERT_FIELDS,
+    ALERTS_TABLE,
+    SLO_STATUS_FIELDS,
+    SLO_STATUS_TABLE,
+    decode_alerts_record,
 )
 from streams.topics import TopicLayout
 
@@ -127,7 +127,7 @@ def dead_letter_row(
 ) -> Row:
     """The ``llm_dlq`` row for a whole record the sink could not decode or insert.
 
-    Stored like every dead letter (``streams.deadletter_payload``): payload and reason redacted, the
+    Stored like every dead letter (``streams.ingest.deadletter``): payload and reason redacted, the
     payload capped at 256 KiB, ``payload_size`` and ``payload_sha256`` those of the record's bytes.
     """
     return DeadLetter(

@@ -1,6 +1,6 @@
 """Turn row dicts into column-oriented inserts, and find the rows ClickHouse cannot take.
 
-Rows arrive as dicts (``streams.records`` formats); ``clickhouse-connect`` inserts fastest from columns
+Rows arrive as dicts (``streams.ingest.records`` formats); ``clickhouse-connect`` inserts fastest from columns
 (``column_oriented=True``), so :func:`to_columns` pivots them with one list comprehension per column
 (200,000-400,000 rows/s for the 52 call columns on one core; the insert itself dominates: conversion
 plus a chdb insert of 10,000 call rows measured ~86,000 rows/s on a loaded 2-core machine).

@@ -7,10 +7,11 @@ here follow it.
 
 Tables (all in one database, ``llmwatch`` by default):
 
-- ``llm_calls``: one row per LLM call or chain step, the columns of ``streams.records.CALL_FIELDS`` plus
+- ``llm_calls``: one row per LLM call or chain step, the columns of
+  ``streams.ingest.records.CALL_FIELDS`` plus
   ``ingested_at``. ``ReplacingMergeTree(ingested_at)``, ``PARTITION BY toDate(start_time)``,
   ``ORDER BY`` :data:`CALLS_ORDER_BY` (only values that come from the event, ending with ``event_id``).
-- ``llm_dlq``: one row per dead letter, the columns of ``streams.records.DLQ_FIELDS`` plus
+- ``llm_dlq``: one row per dead letter, the columns of ``streams.ingest.records.DLQ_FIELDS`` plus
   ``ingested_at``. ``ReplacingMergeTree(ingested_at)``, ``ORDER BY`` :data:`DLQ_ORDER_BY`.
 - ``schema_migrations``: the migrations applied (version, name, checksum, applied_at).
 
@@ -35,7 +36,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from streams.records import CALL_FIELDS, DLQ_FIELDS
+from streams.ingest.records import CALL_FIELDS, DLQ_FIELDS
 from streams.storage import (
     CALLS_TABLE,
     CALLS_TTL_DAYS,

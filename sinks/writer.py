@@ -23,7 +23,7 @@ Guarantees:
 - Nothing is lost to bad data: a record a route cannot decode, or whose values cannot go into their
   columns (found by checking the rows against the columns' types after a failed insert, see
   ``sinks.rows``), becomes one ``llm_dlq`` row holding the record's bytes (redacted and capped, see
-  ``streams.deadletter_payload``) and the reason, and the rest of the batch is inserted.
+  ``streams.ingest.deadletter``) and the reason, and the rest of the batch is inserted.
 - :meth:`ClickHouseSink.run` returns after ``stop`` is set: it flushes and commits what it holds
   (retrying for up to ``close_timeout_s``; what is still not inserted then is left uncommitted, to be
   re-read), then closes the consumer, leaving the group.

@@ -7,10 +7,10 @@ only acked offsets, so a committed offset never passes a record whose outputs mi
 retriable send failure (broker down, topic missing) is retried with backoff for as long as it takes,
 stalling the partition rather than skipping it; a failure that retrying cannot fix (a record over the
 broker's size limit) stops the worker without acking, so the record is re-read after a restart. The
-agent body never raises: ``streams.pipeline`` turns bad data and bugs into dead letters, and a failure of
-the in-memory stream state is logged and counted, never allowed to ack-and-drop a record. Replays give
-identical rows (``streams.pipeline`` is deterministic: event times are checked against the record's
-Kafka timestamp), which the sink's ReplacingMergeTree tables collapse.
+agent body never raises: ``streams.ingest.pipeline`` turns bad data and bugs into dead letters, and a
+failure of the in-memory stream state is logged and counted, never allowed to ack-and-drop a record.
+Replays give identical rows (``streams.ingest.pipeline`` is deterministic: event times are checked
+against the record's Kafka timestamp), which the sink's ReplacingMergeTree tables collapse.
 
 Ordering: output for one raw record goes to the same key as its input, so per-key order is kept.
 
@@ -32,14 +32,14 @@ from typing import Any, Final
 
 import faust
 
-from streams.analytics import RecordAnalytics
+from streams.analytics.record import RecordAnalytics
 from streams.delivery import DEFAULT_MAX_IN_FLIGHT, AckWindow, DeliveryFailed, OutputRecord
-from streams.ingest import SourcePosition
+from streams.ingest.pipeline import RecordProcessor
+from streams.ingest.records import DeadLetter
+from streams.ingest.validate import SourcePosition
 from streams.monitor import StreamMonitor
-from streams.pipeline import RecordProcessor
-from streams.records import DeadLetter
-from streams.redaction import Redactor
-from streams.slo import SloFile
+from streams.slo.config import SloFile
+from streams.text.redaction import Redactor
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
 __all__ = ["WorkerConfig", "create_app"]

@@ -1,6 +1,6 @@
 """The clock the stream's long-lived state is checked against: a callable returning epoch milliseconds.
 
-The burn-rate evaluator (``streams.burnrate``) and the top-K (``streams.topk``) keep event-time
+The burn-rate evaluator (``streams.slo.burnrate``) and the top-K (``streams.analytics.topk``) keep event-time
 watermarks (the newest event time seen). One event stamped by a broken clock (say the year 2100) would
 move such a watermark decades ahead and empty every window. With a :data:`Clock`, an event whose time
 lies more than ``max_future_ms`` after ``clock()`` is counted apart and ignored, so no watermark can pass

@@ -5,7 +5,7 @@ output records made from it (``submit``), sends them at once, and acks source re
 order they were submitted, each only after every one of its outputs was acknowledged by the broker.
 Faust commits only acked offsets (and never past an unacked one), so a committed offset never passes a
 record whose outputs might be missing: a crash at any point re-reads such a record, and the replay's
-outputs are identical (``streams.pipeline`` is deterministic), which the sink's ReplacingMergeTree
+outputs are identical (``streams.ingest.pipeline`` is deterministic), which the sink's ReplacingMergeTree
 tables collapse.
 
 Failures:

@@ -36,11 +36,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from streams.alerts import encode_status
-from streams.analytics import RecordAnalytics
-from streams.burnrate import BurnRateEvaluator
+from streams.analytics.record import RecordAnalytics
+from streams.analytics.topk import TopUsers
 from streams.clock import DEFAULT_MAX_FUTURE_MS, Clock, wall_clock_ms
-from streams.ingest import SourcePosition
+from streams.ingest.validate import SourcePosition
 from streams.periodic import (
     PIPELINE_METRICS_TABLE,
     TOP_USERS_TABLE,
@@ -49,9 +48,10 @@ from streams.periodic import (
     metric_rows,
     top_user_rows,
 )
-from streams.slo import SloFile
+from streams.slo.alerts import encode_status
+from streams.slo.burnrate import BurnRateEvaluator
+from streams.slo.config import SloFile
 from streams.state import encode_state
-from streams.topk import TopUsers
 
 __all__ = ["TOP_K", "IngestCounters", "StreamMonitor"]
 

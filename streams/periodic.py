@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from streams.alerts import AlertEvent, AlertState, alert_id_for
-from streams.deprecation import ModelLifecycle
+from streams.analytics.lifecycle import ModelLifecycle
+from streams.analytics.topk import TopUser
+from streams.slo.alerts import AlertEvent, AlertState, alert_id_for
 from streams.storage import PIPELINE_METRICS_TABLE, TOP_USERS_TABLE
-from streams.tables import decode_tables, encode_tables
-from streams.topk import TopUser
+from streams.table_rows import decode_tables, encode_tables
 
 __all__ = [
     "LIFECYCLE_SLO",

@@ -1,6 +1,6 @@
 """What the pipeline stores, named once: the ClickHouse tables its records fill, and their retention.
 
-The worker's records name their target tables (``streams.tables`` envelopes carry rows per table),
+The worker's records name their target tables (``streams.table_rows`` envelopes carry rows per table),
 the sink routes them, the migrations in ``sinks/migrations`` create them and the dashboards query
 them: every one of those refers to the constants here (``sinks.schema`` re-exports them for the sink
 side). The migrations encode the retention periods as table TTLs, and ``tests/unit/sinks/test_schema.py``

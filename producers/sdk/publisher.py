@@ -47,11 +47,11 @@ from producers.sdk.config import (
     PublisherConfig,
 )
 from producers.sdk.encoding import EventDefaults, Rejected, encode_event
+from producers.sdk.send_loop import create_producer
 from producers.sdk.sender import Sender
 from producers.sdk.stats import PublisherStats
 from producers.sdk.tracking import TrackedSpan, span_fields
 from producers.sdk.tracking import observe as observe_calls
-from producers.sdk.worker import create_producer
 
 __all__ = ["Publisher"]
 

@@ -38,8 +38,8 @@ from confluent_kafka import Producer
 
 from producers.sdk.batching import held_bytes
 from producers.sdk.config import PublisherConfig
+from producers.sdk.send_loop import Barrier, QueueItem, SendLoop
 from producers.sdk.stats import Counters, PublisherStats
-from producers.sdk.worker import Barrier, QueueItem, Worker
 
 __all__ = ["JOIN_GRACE_S", "THREAD_NAME", "Sender"]
 
@@ -69,7 +69,7 @@ class Sender:
         # Unbounded: Counters.accept bounds what goes in (events and bytes); flush barriers are free.
         self.queue: queue.SimpleQueue[QueueItem] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._worker: Worker | None = None
+        self._loop: SendLoop | None = None
         self._thread: threading.Thread | None = None
         self._lost_mark = 0
 
@@ -101,23 +101,23 @@ class Sender:
             if self._thread is not None or self.closing:
                 return
             producer, self._producer = self._producer, None
-            # The worker holds this Sender so that atexit still finds it (and joins the thread)
+            # The send loop holds this Sender so that atexit still finds it (and joins the thread)
             # while a garbage-collected Publisher's thread is finishing its last flush.
-            worker = Worker(self.config, self.counters, self.queue, producer, keepalive=self)
+            loop = SendLoop(self.config, self.counters, self.queue, producer, keepalive=self)
             name = f"{THREAD_NAME}:{self.config.topic}"
-            thread = threading.Thread(target=worker.run, name=name, daemon=True)
+            thread = threading.Thread(target=loop.run, name=name, daemon=True)
             thread.start()
-            self._worker, self._thread = worker, thread
+            self._loop, self._thread = loop, thread
 
     def flush(self, timeout: float) -> bool:
         """Send everything queued so far and wait up to ``timeout`` s for the broker's acks."""
         deadline = time.monotonic() + max(0.0, timeout)
         settled = True
-        worker, thread = self._worker, self._thread
-        if worker is not None and thread is not None and thread.is_alive():
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
             barrier = Barrier(deadline)
             self.queue.put(barrier)
-            worker.wake()
+            loop.wake()
             settled = barrier.done.wait(max(0.0, deadline - time.monotonic()))
             settled = settled and barrier.settled
         return self._no_new_losses() and settled
@@ -134,16 +134,16 @@ class Sender:
             if self.closing:
                 return
             self.closing = True
-            if self._worker is not None:
-                self._worker.request_stop(time.monotonic() + max(0.0, timeout))
+            if self._loop is not None:
+                self._loop.request_stop(time.monotonic() + max(0.0, timeout))
 
     def close(self, timeout: float) -> bool:
         """Flush within ``timeout``, stop the thread; True iff everything accepted was delivered."""
         self.stop(timeout)
-        worker, thread = self._worker, self._thread
-        if worker is None or thread is None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
             return self._no_new_losses()
-        thread.join(max(0.0, worker.stop_deadline - time.monotonic()) + JOIN_GRACE_S)
+        thread.join(max(0.0, loop.stop_deadline - time.monotonic()) + JOIN_GRACE_S)
         if thread.is_alive():
             return False
         leftover = 0
@@ -157,10 +157,10 @@ class Sender:
                 self.counters.release(held_bytes(item[0]), 1)
         if leftover:
             self.counters.drop("delivery_failed", leftover, "emitted while closing")
-        return self._no_new_losses() and worker.final_ok and not leftover
+        return self._no_new_losses() and loop.final_ok and not leftover
 
     def _after_fork_in_child(self) -> None:
-        for handle in (self._producer, self._worker and self._worker.producer):
+        for handle in (self._producer, self._loop and self._loop.producer):
             if handle is not None:
                 _leak(handle)
         self._producer = None

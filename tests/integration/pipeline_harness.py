@@ -31,8 +31,7 @@ import clickhouse_connect
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from llmwatch.embedded import build_sink
-from llmwatch.processes import ChildProcess
+from llmwatch.processes import ChildProcess, build_sink
 from llmwatch.settings import ENV_PREFIX, Settings
 from producers.events import LlmCallEvent
 from producers.sdk import Publisher
@@ -41,7 +40,7 @@ from producers.wire import SplitRecord, split_record
 from sinks.schema import CALLS_TABLE, DLQ_TABLE, qualified
 from sinks.stats import SinkStats
 from sinks.writer import ClickHouseSink
-from streams.rollups import ROLLUP_TABLE
+from streams.analytics.rollups import ROLLUP_TABLE
 from streams.topics import TopicLayout
 from tests.integration.kafka_io import QUIET, Positions, committed
 

@@ -28,10 +28,10 @@ from producers.wire import encode_batch
 from sinks.migrate import apply_migrations
 from sinks.rows import insert_rows
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DEFAULT_DATABASE
-from streams.analytics import RecordAnalytics
-from streams.burnrate import BurnRateEvaluator
-from streams.ingest import SourcePosition, ingest_record
-from streams.slo import HOUR_MS, MINUTE_MS, floor_minute, load_slo_file
+from streams.analytics.record import RecordAnalytics
+from streams.ingest.validate import SourcePosition, ingest_record
+from streams.slo.burnrate import BurnRateEvaluator
+from streams.slo.config import HOUR_MS, MINUTE_MS, floor_minute, load_slo_file
 
 Json = dict[str, Any]
 Key = tuple[str, str]  # (rule uid, "long" | "short")
@@ -148,7 +148,7 @@ def _stream(evaluator: BurnRateEvaluator, rule: Json, now_ms: int) -> tuple[dict
 
 
 def _expected(burn: dict[str, float], rule: Json) -> dict[str, Any]:
-    """Ratio burn rates are identical floats; cost sums agree to float rounding (streams.slo_sql)."""
+    """Ratio burn rates are identical floats; cost sums agree to float rounding (dashboards.slo_sql)."""
     if rule["labels"]["sli"] == "cost":
         return {kind: pytest.approx(value, rel=1e-9, abs=1e-12) for kind, value in burn.items()}
     return burn

@@ -1,4 +1,4 @@
-"""The SQL of ``streams.slo_sql`` on llm_calls (chdb) gives the stream evaluator's windows and burn rates.
+"""The SQL of ``dashboards.slo_sql`` on llm_calls (chdb) gives the stream evaluator's windows and burn rates.
 
 This is what lets the Grafana alert rules, generated from the same SLO file, reproduce the stream.
 """
@@ -16,11 +16,11 @@ from producers.events import LlmCallEvent, SpanKind
 from sinks.migrate import apply_migrations
 from sinks.rows import insert_rows
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DEFAULT_DATABASE
-from streams import slo_sql
-from streams.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
-from streams.burnrate import BurnRateEvaluator
-from streams.ingest import CostFields, SourcePosition, to_call_row
-from streams.slo import MINUTE_MS, SloFile, floor_minute, parse_slo_file
+from dashboards import slo_sql
+from streams.ingest.validate import CostFields, SourcePosition, to_call_row
+from streams.slo.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
+from streams.slo.burnrate import BurnRateEvaluator
+from streams.slo.config import MINUTE_MS, SloFile, floor_minute, parse_slo_file
 from tests.clock import HOUR, Clock, to_ms
 
 HOURS: Final = 7

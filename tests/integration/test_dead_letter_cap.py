@@ -17,7 +17,7 @@ import orjson
 from llmwatch.broker import TansuBroker
 from sinks.schema import DLQ_TABLE, qualified
 from streams.admin import ensure_topics
-from streams.deadletter_payload import PAYLOAD_CAP_BYTES, TRUNCATED_MARKER
+from streams.ingest.deadletter import PAYLOAD_CAP_BYTES, TRUNCATED_MARKER
 from tests.integration.kafka_io import TaggedProducer
 from tests.integration.pipeline_harness import (
     ProcessGroup,

@@ -25,7 +25,7 @@ from producers.events import LlmCallEvent
 from sinks.migrate import apply_migrations
 from sinks.rows import insert_rows
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, INGESTED_AT
-from streams.ingest import SourcePosition, to_call_row
+from streams.ingest.validate import SourcePosition, to_call_row
 
 DATABASE: Final = "llmwatch"
 FIRST_LANDING_S: Final = 2  # from sent_at to the first copy's row

@@ -19,9 +19,9 @@ from producers.wire import encode_batch
 from sinks.migrate import apply_migrations
 from sinks.routes import default_routes
 from sinks.rows import insert_rows
-from streams.analytics import AnalyticsConfig, RecordAnalytics
-from streams.ingest import SourcePosition
-from streams.pipeline import RecordOutput, RecordProcessor
+from streams.analytics.record import AnalyticsConfig, RecordAnalytics
+from streams.ingest.pipeline import RecordOutput, RecordProcessor
+from streams.ingest.validate import SourcePosition
 from streams.topics import TopicLayout
 
 LAYOUT: Final = TopicLayout(prefix="replay")

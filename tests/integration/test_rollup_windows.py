@@ -17,9 +17,9 @@ from producers.wire import encode_batch
 from sinks.migrate import apply_migrations
 from sinks.routes import default_routes
 from sinks.rows import insert_rows
-from streams.analytics import RecordAnalytics
-from streams.ingest import SourcePosition
-from streams.pipeline import RecordProcessor
+from streams.analytics.record import RecordAnalytics
+from streams.ingest.pipeline import RecordProcessor
+from streams.ingest.validate import SourcePosition
 from streams.topics import TopicLayout
 
 NOW = datetime.now(UTC).replace(second=30, microsecond=0) - timedelta(minutes=5)

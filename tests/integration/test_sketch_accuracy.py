@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streams.sketches import RELATIVE_ACCURACY, LatencySketch, bin_value
+from streams.analytics.sketches import RELATIVE_ACCURACY, LatencySketch, bin_value
 from tests.clock import HOUR, Clock
 
 MIGRATION = Path(__file__).parents[2] / "sinks" / "migrations" / "0003_sketch_functions.sql"

@@ -18,8 +18,8 @@ from dashboards.runner import run_sql
 from dashboards.walk import queries
 from sinks.migrate import apply_migrations
 from sinks.rows import insert_rows
+from streams.analytics.topk import TopUser
 from streams.periodic import TOP_USERS_FIELDS, TOP_USERS_TABLE, top_user_rows
-from streams.topk import TopUser
 from tests.clock import Clock
 
 DATABASE: Final = "llmwatch"  # the dashboards' SQL names it

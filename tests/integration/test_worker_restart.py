@@ -26,7 +26,7 @@ from producers.events import LlmCallEvent
 from producers.sdk import Publisher
 from sinks.schema import qualified
 from streams.admin import ensure_topics
-from streams.alerts import ALERTS_TABLE, AlertEvent, decode_alert
+from streams.slo.alerts import ALERTS_TABLE, AlertEvent, decode_alert
 from streams.state import decode_state, read_latest_state
 from tests.integration.kafka_io import QUIET, committed, produce
 from tests.integration.pipeline_harness import (

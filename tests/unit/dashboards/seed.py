@@ -1,7 +1,7 @@
 """Realistic llmwatch data in a fresh database, for running the dashboards' queries on chdb.
 
 The calls come from the traffic simulator and go through the worker's real per-record code
-(``streams.ingest.ingest_record`` with ``RecordAnalytics`` cost, then the rollups), and are inserted
+(``streams.ingest.validate.ingest_record`` with ``RecordAnalytics`` cost, then the rollups), and are inserted
 with the sink's own ``insert_rows``. Dead letters come from ``ingest_record`` rejecting bad records.
 Pipeline metrics, top-user snapshots and (once migration 0005 exists) SLO status and alert rows are
 synthesized in the shapes their producers document. Everything is deterministic except that times are
@@ -23,10 +23,8 @@ from producers.simulator import Simulator, demo_scenario
 from producers.wire import encode_batch
 from sinks.migrate import apply_migrations
 from sinks.rows import insert_rows
-from streams.analytics import RecordAnalytics
-from streams.ingest import SourcePosition, ingest_record
-from streams.records import CALL_FIELDS, DLQ_FIELDS
-from streams.rollups import (
+from streams.analytics.record import RecordAnalytics
+from streams.analytics.rollups import (
     ROLLUP_1M_FIELDS,
     ROLLUP_TABLE,
     TENANT_COST_1M_FIELDS,
@@ -34,6 +32,8 @@ from streams.rollups import (
     USER_COST_1H_FIELDS,
     USER_COST_TABLE,
 )
+from streams.ingest.records import CALL_FIELDS, DLQ_FIELDS
+from streams.ingest.validate import SourcePosition, ingest_record
 from tests.unit.dashboards import seed_slo
 
 __all__ = ["EVENTS", "RANGE", "SEED", "Seeded", "seed_database"]

@@ -1,6 +1,6 @@
 """SLO status and alert rows for the dashboards' tests, from the stream's real burn-rate evaluator.
 
-The seeded calls are replayed in end-time order through ``streams.burnrate.BurnRateEvaluator`` with the
+The seeded calls are replayed in end-time order through ``streams.slo.burnrate.BurnRateEvaluator`` with the
 project's ``config/slos.yaml`` plus one test-only SLO whose cost budget is tiny, so at least one alert
 fires and stays firing at the end of the range (the demo SLOs are sized for ~50 events/s and the
 seed has far fewer). Status rows are published once per minute, as the worker does.
@@ -16,9 +16,9 @@ import yaml
 from clickhouse_connect.driver.client import Client
 
 from sinks.rows import insert_rows
-from streams.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
-from streams.burnrate import BurnRateEvaluator
-from streams.slo import MINUTE_MS, parse_slo_file
+from streams.slo.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
+from streams.slo.burnrate import BurnRateEvaluator
+from streams.slo.config import MINUTE_MS, parse_slo_file
 
 __all__ = ["ALWAYS_FIRING_SLO", "SLO_FILE", "seed_slo_tables"]
 

@@ -28,7 +28,7 @@ from dashboards.alert_rules import (
 )
 from dashboards.build import GENERATED_DIR
 from dashboards.lint import provisioned_datasources
-from streams.slo import Severity, load_slo_file, parse_slo_file
+from streams.slo.config import Severity, load_slo_file, parse_slo_file
 
 Json = dict[str, Any]
 
@@ -139,7 +139,7 @@ def test_queries_are_the_slo_burn_rates_over_the_rule_windows(item: tuple[Json, 
 
 @pytest.mark.parametrize("item", RULES, ids=_ids)
 def test_condition_fires_like_the_stream(item: tuple[Json, Json]) -> None:
-    """``firing`` = reduced long burn > factor AND reduced short burn > factor (streams.burnrate)."""
+    """``firing`` = reduced long burn > factor AND reduced short burn > factor (streams.slo.burnrate)."""
     _, rule = item
     slo = SLOS[rule["labels"]["slo"]]
     (burn,) = [r for r in slo.burn_rules if r.name == rule["labels"]["rule"]]

@@ -92,7 +92,7 @@ def test_severity_routes_match_the_slo_file_severities() -> None:
     matched = {
         m[2] for route in policy["routes"] for m in route["object_matchers"] if m[0] == "severity"
     }
-    assert matched == {"page", "ticket"}  # streams.slo.Severity
+    assert matched == {"page", "ticket"}  # streams.slo.config.Severity
 
 
 def _without_comments(path: Path) -> str:

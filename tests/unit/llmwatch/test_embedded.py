@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from llmwatch.embedded import DEMO_SLO_FILE
-from streams.slo import load_slo_file
+from streams.slo.config import load_slo_file
 
 
 def test_the_demo_slo_file_loads_from_another_folder(

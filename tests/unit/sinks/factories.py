@@ -10,8 +10,8 @@ from datetime import timedelta
 from typing import Any, Final
 
 from producers.events import LlmCallEvent
-from streams.ingest import CostFields, SourcePosition, to_call_row
-from streams.records import DeadLetter
+from streams.ingest.records import DeadLetter
+from streams.ingest.validate import CostFields, SourcePosition, to_call_row
 from tests.clock import Clock, to_ms
 
 __all__ = ["BASE_TIME", "call_event", "call_rows", "dead_letter"]

@@ -15,14 +15,7 @@ from sinks.routes import (
     default_routes,
 )
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
-from streams.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
-from streams.periodic import (
-    PIPELINE_METRIC_FIELDS,
-    PIPELINE_METRICS_TABLE,
-    TOP_USERS_FIELDS,
-    TOP_USERS_TABLE,
-)
-from streams.rollups import (
+from streams.analytics.rollups import (
     ROLLUP_1M_FIELDS,
     ROLLUP_TABLE,
     TENANT_COST_1M_FIELDS,
@@ -32,6 +25,13 @@ from streams.rollups import (
     RecordRollups,
     encode_rollups,
 )
+from streams.periodic import (
+    PIPELINE_METRIC_FIELDS,
+    PIPELINE_METRICS_TABLE,
+    TOP_USERS_FIELDS,
+    TOP_USERS_TABLE,
+)
+from streams.slo.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
 from streams.topics import TopicLayout
 from tests.unit.sinks.factories import call_rows, dead_letter
 

@@ -24,7 +24,7 @@ from sinks.schema import (
     TEXT_TTL_DAYS,
     qualified,
 )
-from streams.ingest import CostFields
+from streams.ingest.validate import CostFields
 from tests.clock import Clock
 from tests.unit.sinks.factories import call_rows, dead_letter
 

@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from producers.wire import encode_batch
-from streams.alerts import decode_alerts_record
-from streams.analytics import RecordAnalytics
-from streams.ingest import SourcePosition, ingest_record
+from streams.analytics.record import RecordAnalytics
+from streams.analytics.rollups import RecordRollups, encode_rollups
+from streams.ingest.validate import SourcePosition, ingest_record
 from streams.monitor import StreamMonitor
 from streams.periodic import (
     LIFECYCLE_SLO,
@@ -19,8 +19,8 @@ from streams.periodic import (
     decode_snapshot,
     encode_snapshot,
 )
-from streams.rollups import RecordRollups, encode_rollups
-from streams.slo import parse_slo_file
+from streams.slo.alerts import decode_alerts_record
+from streams.slo.config import parse_slo_file
 from tests.clock import Clock, to_ms
 
 NOW = Clock.read().ago()  # the run's clock on a whole minute; events end just before it

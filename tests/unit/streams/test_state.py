@@ -14,12 +14,12 @@ import orjson
 import pytest
 
 from llmwatch.embedded import DEMO_SLO_FILE
-from streams.alerts import decode_alert
-from streams.analytics import RecordAnalytics
-from streams.ingest import SourcePosition
+from streams.analytics.record import RecordAnalytics
+from streams.ingest.validate import SourcePosition
 from streams.monitor import StreamMonitor
 from streams.periodic import TOP_USERS_TABLE, decode_snapshot
-from streams.slo import MINUTE_MS, load_slo_file, parse_slo_file
+from streams.slo.alerts import decode_alert
+from streams.slo.config import MINUTE_MS, load_slo_file, parse_slo_file
 from streams.state import MAX_STATE_BYTES, decode_state, encode_state, restore_state
 from streams.topics import TopicLayout
 from tests.clock import Clock

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from producers.wire import encode_batch
-from streams.analytics import RecordAnalytics
-from streams.ingest import SourcePosition
+from streams.analytics.record import RecordAnalytics
+from streams.ingest.pipeline import RecordProcessor
+from streams.ingest.validate import SourcePosition
 from streams.monitor import StreamMonitor
-from streams.pipeline import RecordProcessor
-from streams.slo import parse_slo_file
+from streams.slo.config import parse_slo_file
 
 SLOS: Final = """
 version: 1

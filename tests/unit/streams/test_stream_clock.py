@@ -13,13 +13,13 @@ from typing import Any, Final
 import pytest
 
 from producers.events import LlmCallEvent
-from streams.analytics import RecordAnalytics
-from streams.burnrate import BurnRateEvaluator
-from streams.ingest import SourcePosition, to_call_row
+from streams.analytics.record import RecordAnalytics
+from streams.analytics.topk import TopUsers
+from streams.ingest.validate import SourcePosition, to_call_row
 from streams.monitor import StreamMonitor
 from streams.periodic import PIPELINE_METRICS_TABLE, TOP_USERS_TABLE, decode_snapshot
-from streams.slo import MINUTE_MS, parse_slo_file
-from streams.topk import TopUsers
+from streams.slo.burnrate import BurnRateEvaluator
+from streams.slo.config import MINUTE_MS, parse_slo_file
 from tests.clock import Clock, to_ms
 
 SLOS: Final = """

@@ -1,0 +1,317 @@
+"""The SDK's background thread: drain the local queue, pack batches per key bucket, produce them.
+
+Guarantees:
+- A batch record holds at most ``batch_max_events`` events and ``batch_max_bytes`` bytes (a single
+  larger event goes alone) and waits at most ``flush_interval_s`` plus one tick
+  (:data:`TICK_S`) before it is produced.
+- When librdkafka's buffer is full (``BufferError``), the thread serves delivery reports and retries for
+  up to ``buffer_full_timeout_s``, then drops the batch (counted as ``dropped_buffer_full``). While it
+  retries it does not drain the local queue, so a long broker outage ends in ``dropped_queue_full`` or
+  ``dropped_queue_bytes`` at ``emit`` rather than in unbounded memory.
+- Delivery reports count every event of a record as delivered or failed. On stop, whatever librdkafka
+  still holds at the deadline is purged and counted as failed, so no accepted event goes uncounted.
+  The thread keeps its own count of the events each producer holds (:class:`Handed`): what a retired
+  producer never reports within :data:`RETIRE_WAIT_S` is counted as failed by that count, and its late
+  reports, if any, are ignored, so no event is counted twice or left unsettled.
+- What an event counted against the SDK's bounds at ``emit`` (``Counters.accept``: one event and its
+  bytes) is released exactly once, when its batch is handed to librdkafka (whose buffer
+  ``queue.buffering.max.kbytes`` bounds) or dropped.
+- A fatal librdkafka error (the idempotent producer fenced after an outage longer than
+  ``message.timeout.ms``) replaces the producer, so events emitted after the broker is back are
+  delivered again; what the old producer held is counted as ``delivery_failed``, and
+  ``producer_restarts`` counts the replacements.
+- The thread survives its own errors (logged); it only blocks itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Final
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from producers.sdk.batching import Batch, Batcher, bucket_key
+from producers.sdk.config import PublisherConfig
+from producers.sdk.stats import Counters, DropReporter
+from producers.wire import encode_batch_raw
+
+__all__ = ["TICK_S", "Barrier", "QueueItem", "SendLoop", "create_producer"]
+
+log = logging.getLogger("producers.sdk")
+
+# How often the thread takes queued events, serves delivery reports and sends due batches.
+TICK_S: Final = 0.05
+# Events taken from the queue in one turn before due batches and delivery reports are served.
+MAX_EVENTS_PER_TURN: Final = 2_000
+BUFFER_RETRY_POLL_S: Final = 0.05
+ERROR_PAUSE_S: Final = 0.1
+# How long a producer being retired (replaced, or at stop) may take to report its purged records.
+RETIRE_WAIT_S: Final = 1.0
+# Errors after which the producer's identity (producer id and epoch) is spent: librdkafka fails every
+# later record with them without marking them fatal (seen with Tansu after a long outage), so the
+# thread replaces the producer, as it does on a fatal error.
+_PRODUCER_IDENTITY_ERRORS: Final = frozenset(
+    {
+        KafkaError.PRODUCER_FENCED,
+        KafkaError._FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+    }
+)
+
+
+class Barrier:
+    """A flush request: settled when every record produced before it was acknowledged."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.done = threading.Event()
+        self.settled = False
+
+    def finish(self, settled: bool) -> None:
+        self.settled = settled
+        self.done.set()
+
+
+def create_producer(
+    config: PublisherConfig, error_cb: Callable[[KafkaError], None] | None = None
+) -> Producer:
+    """A confluent-kafka Producer for ``config``; a bad setting raises ValueError naming it.
+
+    ``error_cb`` receives librdkafka's client-level errors unless ``producer_config`` sets its own."""
+    settings = config.kafka_config()
+    if error_cb is not None:
+        settings.setdefault("error_cb", error_cb)
+    try:
+        return Producer(settings)
+    except Exception as exc:  # KafkaException / TypeError / ValueError from librdkafka's config
+        raise ValueError(f"invalid Kafka producer configuration: {exc}") from exc
+
+
+class Handed:
+    """The events handed to one producer whose delivery reports have not come yet.
+
+    librdkafka does not always report purged in-flight records (seen after a fencing error on Tansu),
+    so the thread cannot rely on their reports to settle them."""
+
+    __slots__ = ("events", "retired")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.retired = False
+
+
+# An encoded event and its key bucket, or a flush request.
+QueueItem = tuple[bytes, int] | Barrier
+
+
+class SendLoop:
+    """The thread-side state. Only the thread touches the batcher and the producer."""
+
+    def __init__(
+        self,
+        config: PublisherConfig,
+        counters: Counters,
+        events: queue.SimpleQueue[QueueItem],
+        producer: Producer | None,
+        *,
+        keepalive: object = None,
+    ) -> None:
+        self.config = config
+        self.counters = counters
+        self.queue = events
+        self.producer = producer
+        self.keepalive = keepalive
+        self.batcher = Batcher(
+            config.batch_max_events, config.batch_max_bytes, config.flush_interval_s
+        )
+        self.reporter = DropReporter(counters)
+        self.stop_deadline = math.inf
+        self.final_ok = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._backlog = False
+        self._fatal: KafkaError | None = None  # set by librdkafka's callbacks on this thread
+        self._handed = Handed()  # for the current producer
+
+    def wake(self) -> None:
+        """Make the thread take a turn now (flush and close call this; ``emit`` does not)."""
+        self._wake.set()
+
+    def request_stop(self, deadline: float) -> None:
+        self.stop_deadline = deadline
+        self._stop.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        try:
+            if self.producer is None:
+                self.producer = self._create_producer()
+            while not self._stop.is_set():
+                try:
+                    self._turn()
+                except Exception:
+                    log.exception("llmwatch: error in the SDK's background thread")
+                    time.sleep(ERROR_PAUSE_S)
+            self._shutdown()
+        finally:
+            self.producer = None
+            self.keepalive = None
+
+    def _create_producer(self) -> Producer | None:
+        try:
+            return create_producer(self.config, self._on_error)
+        except ValueError:
+            log.exception("llmwatch: cannot create the Kafka producer; events will be lost")
+            return None
+
+    def _turn(self) -> None:
+        # The thread sleeps on a timer, not on the queue: ``emit`` then never wakes it, and events
+        # are taken in bulk, which keeps the app's threads and this one from trading the GIL.
+        if not self._backlog:
+            deadline = self.batcher.next_deadline()
+            wait = TICK_S if deadline is None else min(TICK_S, deadline - time.monotonic())
+            if wait > 0:
+                self._wake.wait(wait)
+            self._wake.clear()
+        taken = 0
+        while taken < MAX_EVENTS_PER_TURN and not self._stop.is_set():
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            self._take(item)
+            taken += 1
+        self._backlog = taken >= MAX_EVENTS_PER_TURN
+        now = time.monotonic()
+        for batch in self.batcher.due(now):
+            self._send(batch)
+        if self.producer is not None:
+            self.producer.poll(0)
+        if self._fatal is not None:
+            self._replace_producer()
+        self.reporter.report(now)
+
+    def _take(self, item: QueueItem) -> None:
+        if isinstance(item, Barrier):
+            self._settle(item)
+            return
+        payload, bucket = item
+        for batch in self.batcher.add(bucket, payload, time.monotonic()):
+            self._send(batch)
+
+    def _settle(self, barrier: Barrier) -> None:
+        for batch in self.batcher.drain():
+            self._send(batch)
+        left = 0
+        if self.producer is not None:
+            left = self.producer.flush(max(0.0, barrier.deadline - time.monotonic()))
+        barrier.finish(left == 0)
+
+    def _send(self, batch: Batch) -> None:
+        try:
+            self._produce(batch)
+        finally:
+            self.counters.release(batch.held_bytes, len(batch.events))
+
+    def _produce(self, batch: Batch) -> None:
+        count = len(batch.events)
+        if self.producer is None:
+            self.counters.drop("delivery_failed", count, "no Kafka producer")
+            return
+        value = encode_batch_raw(batch.events)
+        handed = self._handed
+        on_delivery = functools.partial(self._on_delivery, handed, count)
+        give_up = time.monotonic() + self.config.buffer_full_timeout_s
+        while True:
+            try:
+                self.producer.produce(
+                    self.config.topic, value, key=bucket_key(batch.bucket), on_delivery=on_delivery
+                )
+            except BufferError:
+                if time.monotonic() >= min(give_up, self.stop_deadline):  # close() may lower it
+                    self.counters.drop("dropped_buffer_full", count, "librdkafka queue full")
+                    return
+                self.producer.poll(BUFFER_RETRY_POLL_S)
+                self.reporter.report(time.monotonic())
+                continue
+            except KafkaException as exc:
+                self.counters.drop("delivery_failed", count, f"produce failed: {exc}")
+                return
+            handed.events += count
+            self.counters.add("batches_sent")
+            return
+
+    def _on_delivery(
+        self, handed: Handed, count: int, err: KafkaError | None, _msg: Message
+    ) -> None:
+        if handed.retired:
+            return  # already counted as failed when its producer was retired
+        handed.events -= count
+        if err is None:
+            self.counters.add("delivered", count)
+        else:
+            self.counters.drop("delivery_failed", count, str(err))
+            self._on_error(err)
+
+    def _on_error(self, err: KafkaError) -> None:
+        if (err.fatal() or err.code() in _PRODUCER_IDENTITY_ERRORS) and self._fatal is None:
+            self._fatal = err
+
+    def _replace_producer(self) -> None:
+        """A fatal error (e.g. the idempotent producer fenced after an outage longer than
+        ``message.timeout.ms``) makes librdkafka fail every later record: replace the producer.
+        What the old one still holds is purged and counted as failed."""
+        err, self._fatal = self._fatal, None
+        log.warning("llmwatch: the Kafka producer hit a fatal error (%s); replacing it", err)
+        if self.producer is not None:
+            self._retire(self.producer, f"producer replaced after a fatal error: {err}")
+        self.producer = self._create_producer()
+        self._handed = Handed()
+        self._fatal = None  # reports from the old producer are no reason to replace the new one
+        self.counters.add("producer_restarts")
+
+    def _retire(self, producer: Producer, reason: str) -> None:
+        """Purge ``producer``, serve the reports it gives within :data:`RETIRE_WAIT_S`, and count
+        the events it never reported as failed."""
+        handed = self._handed
+        producer.purge()
+        give_up = time.monotonic() + RETIRE_WAIT_S
+        while handed.events > 0 and time.monotonic() < give_up:
+            producer.poll(BUFFER_RETRY_POLL_S)
+        if handed.events > 0:
+            self.counters.drop("delivery_failed", handed.events, reason)
+            handed.events = 0
+        handed.retired = True
+
+    def _shutdown(self) -> None:
+        """Send what is left, wait for acks until the stop deadline, count the rest as failed."""
+        barriers: list[Barrier] = []
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Barrier):
+                barriers.append(item)
+            else:
+                self._take(item)
+        for batch in self.batcher.drain():
+            self._send(batch)
+        left = 0
+        if self.producer is not None:
+            left = self.producer.flush(max(0.0, self.stop_deadline - time.monotonic()))
+            left = max(left, self._handed.events)
+            if left:
+                self._retire(self.producer, "not acknowledged before close gave up")
+        self.final_ok = left == 0
+        self.reporter.report(math.inf)
+        for barrier in barriers:
+            barrier.finish(self.final_ok)

@@ -1,0 +1,178 @@
+"""One raw record in, everything the worker publishes for it out: no Faust, no I/O.
+
+:meth:`RecordProcessor.process` validates, redacts, prices and aggregates one record and returns the
+encoded ``calls`` and ``rollups`` records plus its dead letters.
+
+Guarantees:
+- It never raises. If anything unexpected fails (a bug, not bad data, which ``streams.ingest.validate``
+  already handles), the whole record becomes one dead letter with the error as its reason, so a poison
+  record can neither crash nor stall the worker, and nothing is lost.
+- Every output record fits the output topics' record limit (``max_record_bytes``): the calls of one
+  source record are packed into as many envelopes as needed, the rollups likewise. A single normalized
+  row that cannot fit alone (e.g. an event carrying ~16 MiB of text, whose row is larger than the event)
+  is dead-lettered with its size in the reason *before* the rollups are computed, so the rollups count
+  exactly the rows that reach ``llm_calls``.
+- Deterministic: the output depends on the record's bytes, its position and its Kafka timestamp
+  (``record_ms``), and on the configuration (prices, lifecycle catalog), never on the wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from producers.wire import MAX_RECORD_BYTES, encode_batch_raw
+from streams.analytics.record import RecordAnalytics
+from streams.analytics.rollups import ROLLUPS_KIND, RecordRollups, rollup_tables
+from streams.ingest.records import DeadLetter
+from streams.ingest.validate import DEFAULT_TIME_BOUNDS, SourcePosition, TimeBounds, ingest_record
+from streams.table_rows import encode_tables
+from streams.text.redaction import Redactor
+
+__all__ = ["OUTPUT_RECORD_MARGIN_BYTES", "RecordOutput", "RecordProcessor"]
+
+log = logging.getLogger(__name__)
+
+WHOLE_RECORD: Final = -1
+# Room left under the record limit for the Kafka record's own framing (key, headers, batch header).
+OUTPUT_RECORD_MARGIN_BYTES: Final = 4_096
+# The calls envelope around the rows (marker, version, sent_at, brackets): an upper bound.
+_ENVELOPE_BYTES: Final = 96
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutput:
+    """What one source record becomes. ``calls`` and ``rollups`` are encoded records, each of them
+    within the record limit; empty when the record had no valid event."""
+
+    calls: list[bytes] = field(default_factory=list)
+    rollups: list[bytes] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    redactions: dict[str, int] = field(default_factory=dict)
+
+
+class RecordProcessor:
+    """Turns raw ``events`` records into ``calls``, ``rollups`` and ``dlq`` records."""
+
+    def __init__(
+        self,
+        analytics: RecordAnalytics,
+        redactor: Redactor | None = None,
+        bounds: TimeBounds = DEFAULT_TIME_BOUNDS,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
+        if max_record_bytes <= OUTPUT_RECORD_MARGIN_BYTES + _ENVELOPE_BYTES:
+            raise ValueError(
+                f"max_record_bytes must exceed {OUTPUT_RECORD_MARGIN_BYTES + _ENVELOPE_BYTES}, "
+                f"got {max_record_bytes!r}"
+            )
+        self.analytics = analytics
+        self.redactor = redactor
+        self.bounds = bounds
+        self.record_limit = max_record_bytes - OUTPUT_RECORD_MARGIN_BYTES
+
+    def process(self, value: bytes | None, source: SourcePosition, record_ms: int) -> RecordOutput:
+        try:
+            return self._process(value, source, record_ms)
+        except Exception as exc:  # a bug must not stall the partition: dead-letter the record
+            log.exception(
+                "internal error on %s/%d@%d", source.topic, source.partition, source.offset
+            )
+            dead = DeadLetter(
+                failed_at=record_ms,
+                reason=f"internal worker error: {type(exc).__name__}: {exc}",
+                source_topic=source.topic,
+                source_partition=source.partition,
+                source_offset=source.offset,
+                index_in_record=WHOLE_RECORD,
+                payload=value or b"",
+            )
+            return RecordOutput(dead_letters=[dead])
+
+    def _process(self, value: bytes | None, source: SourcePosition, record_ms: int) -> RecordOutput:
+        result = ingest_record(
+            value,
+            source,
+            record_ms=record_ms,
+            redactor=self.redactor,
+            cost_fn=self.analytics.cost_fields,
+            bounds=self.bounds,
+        )
+        dead_letters = list(result.dead_letters)
+        rows: list[dict[str, Any]] = []
+        encoded: list[bytes] = []
+        row_limit = self.record_limit - _ENVELOPE_BYTES
+        for index, row in zip(result.indexes, result.rows, strict=True):
+            data = orjson.dumps(row)
+            if len(data) > row_limit:
+                dead_letters.append(_oversized(row, data, index, row_limit, source, record_ms))
+                continue
+            rows.append(row)
+            encoded.append(data)
+        if not rows:
+            return RecordOutput(dead_letters=dead_letters, redactions=result.redactions)
+        rollups = self.analytics.rollups(rows, source)
+        return RecordOutput(
+            calls=list(_pack_rows(encoded, self.record_limit, result.sent_at_ms)),
+            rollups=list(_pack_rollups(rollups, self.record_limit)),
+            dead_letters=dead_letters,
+            rows=rows,
+            redactions=result.redactions,
+        )
+
+
+def _oversized(
+    row: Mapping[str, Any],
+    data: bytes,
+    index: int,
+    row_limit: int,
+    source: SourcePosition,
+    record_ms: int,
+) -> DeadLetter:
+    return DeadLetter(
+        failed_at=record_ms,
+        reason=(
+            f"event {row['event_id']!r} normalizes to a {len(data)}-byte row, over the "
+            f"{row_limit}-byte limit of one calls record (max_record_bytes): too much captured text?"
+        ),
+        source_topic=source.topic,
+        source_partition=source.partition,
+        source_offset=source.offset,
+        index_in_record=index,
+        payload=data,
+    )
+
+
+def _pack_rows(encoded: Sequence[bytes], limit: int, sent_at_ms: int | None) -> Iterator[bytes]:
+    """Calls envelopes of consecutive rows, each at most ``limit`` bytes (every row fits alone)."""
+    start, size = 0, _ENVELOPE_BYTES
+    for i, data in enumerate(encoded):
+        if i > start and size + len(data) + 1 > limit:
+            yield encode_batch_raw(encoded[start:i], sent_at_ms=sent_at_ms)
+            start, size = i, _ENVELOPE_BYTES
+        size += len(data) + 1
+    yield encode_batch_raw(encoded[start:], sent_at_ms=sent_at_ms)
+
+
+def _pack_rollups(rollups: RecordRollups, limit: int) -> Iterator[bytes]:
+    """One rollups record, or several when one would exceed ``limit`` (rows split in halves)."""
+    pending = [rollup_tables(rollups)]
+    while pending:
+        tables = pending.pop()
+        data = encode_tables(ROLLUPS_KIND, tables)
+        if len(data) <= limit:
+            yield data
+            continue
+        name, rows = max(tables.items(), key=lambda item: len(item[1]))
+        if len(tables) > 1:
+            pending.extend({t: r} for t, r in tables.items() if r)
+        elif len(rows) > 1:
+            half = len(rows) // 2
+            pending.extend(({name: rows[:half]}, {name: rows[half:]}))
+        else:
+            raise ValueError(f"one {name} rollup row is {len(data)} bytes, over {limit}")
