@@ -12,11 +12,11 @@ from typing import Any, Final
 
 import pytest
 
+from dashboards import slo_sql
 from producers.events import LlmCallEvent, SpanKind
 from sinks.migrate import apply_migrations
 from sinks.rows import insert_rows
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DEFAULT_DATABASE
-from dashboards import slo_sql
 from streams.ingest.validate import CostFields, SourcePosition, to_call_row
 from streams.slo.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
 from streams.slo.burnrate import BurnRateEvaluator
