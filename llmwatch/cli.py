@@ -220,7 +220,7 @@ def simulate(
     publisher = Publisher(
         settings.bootstrap,
         settings.layout.events,
-        capture_text=settings.capture_text,
+        text_capture=settings.text_capture,
         queue_max_bytes=settings.sdk_queue_max_bytes,
     )
     with Progress(console=console) as progress:

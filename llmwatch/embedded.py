@@ -148,7 +148,7 @@ def _drive_traffic(
     publisher = Publisher(
         settings.bootstrap,
         settings.layout.events,
-        capture_text=settings.capture_text,
+        text_capture=settings.text_capture,
         queue_max_bytes=settings.sdk_queue_max_bytes,
     )
     with _progress(console) as progress:

@@ -13,6 +13,7 @@ from typing import Final, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producers.events import TextCapture
 from producers.sdk.config import DEFAULT_QUEUE_MAX_BYTES
 from sinks.writer import DEFAULT_BATCH_MAX_BYTES
 from streams.delivery import DEFAULT_MAX_IN_FLIGHT
@@ -20,6 +21,7 @@ from streams.topics import (
     DEFAULT_PARTITIONS,
     DEFAULT_PREFIX,
     DEFAULT_RETENTION_HOURS,
+    DEFAULT_TEXT_RETENTION_HOURS,
     MAX_RECORD_BYTES,
     TopicLayout,
 )
@@ -96,8 +98,14 @@ class Settings(BaseSettings):
     redact_text: bool = Field(
         default=True, description="Redact PII and secrets in captured text before storage."
     )
-    capture_text: bool = Field(
-        default=False, description="SDK/simulator: capture prompt and output text (off by default)."
+    text_capture: TextCapture = Field(
+        default=TextCapture.OFF,
+        description="SDK/simulator: off (no text leaves the app), analyze, or store (redacted).",
+    )
+    text_retention_hours: int = Field(
+        default=DEFAULT_TEXT_RETENTION_HOURS,
+        ge=1,
+        description="Retention of the texts topic, the only topic that carries prompt text.",
     )
     web_port: int | None = Field(
         default=None,
@@ -156,7 +164,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def layout(self) -> TopicLayout:
-        return TopicLayout(self.topic_prefix, self.partitions, self.retention_hours)
+        return TopicLayout(
+            self.topic_prefix, self.partitions, self.retention_hours, self.text_retention_hours
+        )
 
     @property
     def dsn(self) -> str:

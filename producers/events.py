@@ -40,6 +40,7 @@ __all__ = [
     "LlmCallEvent",
     "SpanKind",
     "Status",
+    "TextCapture",
     "new_event_id",
     "new_span_id",
     "new_trace_id",
@@ -70,6 +71,19 @@ class SpanKind(enum.StrEnum):
     AGENT = "agent"
     CHAIN = "chain"
     EMBEDDING = "embedding"
+
+
+class TextCapture(enum.StrEnum):
+    """What may happen to a call's prompt and output text (``producers.texts``).
+
+    - ``off``: no text leaves the app (the default).
+    - ``analyze``: text travels on the short-retention texts topic, is analysed, and is never stored.
+    - ``store``: text is analysed, then stored redacted, with the text TTL.
+    """
+
+    OFF = "off"
+    ANALYZE = "analyze"
+    STORE = "store"
 
 
 class Status(enum.StrEnum):
@@ -216,9 +230,12 @@ class LlmCallEvent(BaseModel):
     # Cost the provider itself reported for this call, in USD, when it does.
     reported_cost_usd: float | None = Field(default=None, ge=0.0)
 
-    # Content: opt-in, redacted before storage downstream.
+    # Content: opt-in. The SDK moves captured text to the texts topic (``producers.texts``); the worker
+    # never stores text that arrives on the events topic.
     input_text: str | None = _text("input_text")
     output_text: str | None = _text("output_text")
+    # Per-call text capture; None takes the SDK's setting. On the events topic: the mode that applied.
+    text_capture: TextCapture | None = None
 
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
 

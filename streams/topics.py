@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_PARTITIONS",
     "DEFAULT_PREFIX",
     "DEFAULT_RETENTION_HOURS",
+    "DEFAULT_TEXT_RETENTION_HOURS",
     "MAX_RECORD_BYTES",
     "TopicLayout",
     "TopicSpec",
@@ -25,6 +26,8 @@ __all__ = [
 DEFAULT_PREFIX: Final = "llmwatch"
 DEFAULT_PARTITIONS: Final = 4
 DEFAULT_RETENTION_HOURS: Final = 72
+# The texts topic holds prompt and output text: kept for a day, enough to ride out an analysis outage.
+DEFAULT_TEXT_RETENTION_HOURS: Final = 24
 _MS_PER_HOUR: Final = 3_600_000
 LOG_APPEND_TIME: Final = "LogAppendTime"
 # The state topic rolls a segment every hour so that Kafka compacts it to the latest record per key.
@@ -73,17 +76,26 @@ class TopicLayout:
     - ``metrics``: the worker's pipeline metrics and top-K user snapshots. Read by the sink.
     - ``state``: the worker's restart state (``streams.state``), one key per worker app id, compacted.
       Read only by the worker, at start.
+    - ``texts``: captured prompt and output text (``producers.texts``), the only topic that carries
+      text, with its own short retention (``text_retention_hours``). Read by the text-analysis
+      consumer (``llmwatch analyze``).
+    - ``guardrails``: the text-analysis consumer's findings and per-minute rollups. Read by the sink.
     """
 
     prefix: str = DEFAULT_PREFIX
     partitions: int = DEFAULT_PARTITIONS
     retention_hours: int = DEFAULT_RETENTION_HOURS
+    text_retention_hours: int = DEFAULT_TEXT_RETENTION_HOURS
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {self.partitions!r}")
         if self.retention_hours < 1:
             raise ValueError(f"retention_hours must be >= 1, got {self.retention_hours!r}")
+        if self.text_retention_hours < 1:
+            raise ValueError(
+                f"text_retention_hours must be >= 1, got {self.text_retention_hours!r}"
+            )
         if not self.prefix or any(c.isspace() for c in self.prefix):
             raise ValueError(f"topic prefix must be non-empty without spaces, got {self.prefix!r}")
 
@@ -115,6 +127,14 @@ class TopicLayout:
     def state(self) -> str:
         return f"{self.prefix}.state"
 
+    @property
+    def texts(self) -> str:
+        return f"{self.prefix}.texts"
+
+    @property
+    def guardrails(self) -> str:
+        return f"{self.prefix}.guardrails"
+
     def specs(self) -> list[TopicSpec]:
         retention = self.retention_hours * _MS_PER_HOUR
         # The DLQ keeps records 7x longer: someone has to look at them.
@@ -129,4 +149,6 @@ class TopicLayout:
             TopicSpec(
                 self.state, 1, retention, cleanup_policy="compact", segment_ms=STATE_SEGMENT_MS
             ),
+            TopicSpec(self.texts, self.partitions, self.text_retention_hours * _MS_PER_HOUR),
+            TopicSpec(self.guardrails, self.partitions, retention),
         ]

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
+from producers.events import TextCapture
 from producers.sdk.batching import ENVELOPE_OVERHEAD_BYTES
 from producers.wire import MAX_RECORD_BYTES
 
@@ -72,6 +73,16 @@ def _default_service() -> str:
     return f"{DEFAULT_SERVICE}:{name}" if name else DEFAULT_SERVICE
 
 
+def _text_capture(value: object) -> TextCapture:
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return TextCapture(value)
+    except ValueError:
+        choices = ", ".join(repr(c.value) for c in TextCapture)
+        raise ValueError(f"text_capture must be one of {choices}, got {value!r}") from None
+
+
 def _positive(name: str, value: float) -> None:
     if not value > 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -85,7 +96,10 @@ class PublisherConfig:
     topic: str
     service: str | None = None
     environment: str = "production"
-    capture_text: bool = False
+    # What may happen to prompt and output text (producers.events.TextCapture); events may override it.
+    text_capture: TextCapture = TextCapture.OFF
+    # Where text records go; None: the events topic's name with ".texts" for its last part.
+    text_topic: str | None = None
     # Accepted events, and their bytes, the SDK may hold (queue + pending batches) before ``emit`` drops.
     queue_max_events: int = DEFAULT_QUEUE_MAX_EVENTS
     queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES
@@ -107,6 +121,13 @@ class PublisherConfig:
             raise ValueError(f"service must be None or non-empty, got {self.service!r}")
         if not self.environment.strip():
             raise ValueError(f"environment must be non-empty, got {self.environment!r}")
+        object.__setattr__(self, "text_capture", _text_capture(self.text_capture))
+        if self.text_topic is not None and (
+            not self.text_topic or any(c.isspace() for c in self.text_topic)
+        ):
+            raise ValueError(
+                f"text_topic must be non-empty without spaces, got {self.text_topic!r}"
+            )
         _positive("queue_max_events", self.queue_max_events)
         _positive("batch_max_events", self.batch_max_events)
         if not ENVELOPE_OVERHEAD_BYTES < self.batch_max_bytes <= MAX_RECORD_VALUE_BYTES:
@@ -125,6 +146,14 @@ class PublisherConfig:
         if self.shutdown_timeout_s < 0:
             raise ValueError(f"shutdown_timeout_s must be >= 0, got {self.shutdown_timeout_s!r}")
         object.__setattr__(self, "producer_config", MappingProxyType(dict(self.producer_config)))
+
+    @property
+    def texts_topic(self) -> str:
+        """The topic text records go to (``text_topic``, else derived from ``topic``)."""
+        if self.text_topic is not None:
+            return self.text_topic
+        head, dot, _last = self.topic.rpartition(".")
+        return f"{head}.texts" if dot else f"{self.topic}.texts"
 
     @property
     def service_name(self) -> str:

@@ -6,9 +6,11 @@ Guarantees:
 - Dicts are not validated (the worker validates and dead-letters invalid events, so nothing is lost
   silently). They are copied, never mutated; a missing ``event_id`` is generated (so replays
   deduplicate downstream), and missing ``service`` / ``environment`` take the publisher's defaults.
-- Text capture is opt-in: without it ``input_text`` / ``output_text`` are removed; with it, text longer
-  than ``producers.events.MAX_TEXT_CHARS`` is cut to that length and ``metadata`` gets
-  ``"llmwatch.text_truncated": true``.
+- Text capture is opt-in (``producers.events.TextCapture``; the event's own ``text_capture`` wins over
+  the publisher's): ``input_text`` / ``output_text`` never travel in the event. With ``analyze`` or
+  ``store`` they move to a text record for the texts topic (``producers.texts``), cut to
+  ``producers.events.MAX_TEXT_CHARS``; with ``off`` they are dropped. A text record too large for one
+  Kafka record is not sent (the event is).
 - The payload is a right-sized copy: orjson (3.12+) returns bytes whose allocation is rounded up (a
   200-byte event pins 4 KiB, a 1 MB one 8 MiB), which would make the SDK's byte limit
   (``producers.sdk.batching.held_bytes``) undercount queued memory up to 20x. The copy costs ~0.2 us.
@@ -25,22 +27,19 @@ from typing import Any, Final
 
 import orjson
 
-from producers.events import MAX_TEXT_CHARS, LlmCallEvent, new_event_id
+from producers.events import LlmCallEvent, TextCapture, new_event_id
 from producers.sdk.batching import ENVELOPE_OVERHEAD_BYTES, bucket_for
 from producers.sdk.config import MAX_RECORD_VALUE_BYTES
+from producers.texts import capture_of, split_text_record
 
 __all__ = [
     "MAX_EVENT_BYTES",
-    "TEXT_FIELDS",
-    "TEXT_TRUNCATED_KEY",
     "Encoded",
     "EventDefaults",
     "Rejected",
     "encode_event",
 ]
 
-TEXT_FIELDS: Final = ("input_text", "output_text")
-TEXT_TRUNCATED_KEY: Final = "llmwatch.text_truncated"
 MAX_EVENT_BYTES: Final = MAX_RECORD_VALUE_BYTES - ENVELOPE_OVERHEAD_BYTES
 _ORJSON_OPTIONS: Final = orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
 
@@ -49,13 +48,14 @@ _ORJSON_OPTIONS: Final = orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
 class EventDefaults:
     service: str
     environment: str
-    capture_text: bool
+    text_capture: TextCapture
 
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
     payload: bytes
     bucket: int
+    text: bytes | None = None  # the text record, for the texts topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +76,10 @@ def encode_event(event: object, defaults: EventDefaults) -> Encoded | Rejected:
 
 
 def _encode_model(event: LlmCallEvent, defaults: EventDefaults) -> Encoded | Rejected:
-    has_text = event.input_text is not None or event.output_text is not None
-    if has_text and (not defaults.capture_text or _oversize_text(event)):
-        # Rare path: apply the text policy on the wire dict.
+    if event.input_text is not None or event.output_text is not None:
+        # The text goes to its own record (or nowhere): split it off on the wire dict.
         return _encode_mapping(event.to_wire(), defaults)
     return _sized(event.to_json(), event.trace_id)
-
-
-def _oversize_text(event: LlmCallEvent) -> bool:
-    # A validated event cannot hold oversize text, but model_construct() skips validation.
-    return any(len(t) > MAX_TEXT_CHARS for t in (event.input_text, event.output_text) if t)
 
 
 def _encode_mapping(event: Mapping[Any, Any], defaults: EventDefaults) -> Encoded | Rejected:
@@ -94,32 +88,21 @@ def _encode_mapping(event: Mapping[Any, Any], defaults: EventDefaults) -> Encode
         data["event_id"] = new_event_id()
     data.setdefault("service", defaults.service)
     data.setdefault("environment", defaults.environment)
-    _apply_text_policy(data, defaults.capture_text)
+    text = split_text_record(data, capture_of(data, defaults.text_capture))
     routing = data.get("trace_id") or data["event_id"]
-    return _sized(orjson.dumps(data, option=_ORJSON_OPTIONS), str(routing))
+    return _sized(orjson.dumps(data, option=_ORJSON_OPTIONS), str(routing), text)
 
 
-def _apply_text_policy(data: dict[Any, Any], capture_text: bool) -> None:
-    if not capture_text:
-        for name in TEXT_FIELDS:
-            data.pop(name, None)
-        return
-    truncated = False
-    for name in TEXT_FIELDS:
-        text = data.get(name)
-        if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
-            data[name] = text[:MAX_TEXT_CHARS]
-            truncated = True
-    if truncated:
-        metadata = data.get("metadata")
-        if metadata is None or isinstance(metadata, Mapping):  # else: the worker rejects it
-            data["metadata"] = {**(metadata or {}), TEXT_TRUNCATED_KEY: True}
-
-
-def _sized(payload: bytes, routing_id: str) -> Encoded | Rejected:
+def _sized(payload: bytes, routing_id: str, text: bytes | None = None) -> Encoded | Rejected:
     if len(payload) > MAX_EVENT_BYTES:
         return Rejected(
             f"event of {len(payload)} bytes exceeds the record limit of {MAX_EVENT_BYTES} bytes"
         )
+    if text is not None and len(text) > MAX_EVENT_BYTES:
+        text = None  # the event's metrics still go; text that cannot fit one record is not sent
     # bytes(memoryview(...)) copies into an exact-size allocation (see the module docstring).
-    return Encoded(payload=bytes(memoryview(payload)), bucket=bucket_for(routing_id))
+    return Encoded(
+        payload=bytes(memoryview(payload)),
+        bucket=bucket_for(routing_id),
+        text=None if text is None else bytes(memoryview(text)),
+    )

@@ -16,8 +16,9 @@ Guarantees:
   deduplicated downstream.
 - Message key: ``tb-<crc32(trace_id) % 32>`` (``producers.sdk.batching``), so all spans of a trace
   land on one partition and one process's events keep their order within a trace.
-- Text capture is off by default: ``input_text`` / ``output_text`` are removed unless
-  ``capture_text=True``; captured text is cut to ``producers.events.MAX_TEXT_CHARS`` and flagged.
+- Text capture is off by default (``text_capture="off"``): ``input_text`` / ``output_text`` never leave
+  the app. With ``"analyze"`` or ``"store"`` (or an event's own ``text_capture``) they go to the texts
+  topic as a text record (``producers.texts``), never in the event itself.
 - ``flush(timeout)`` and ``close(timeout)`` are bounded by their timeout (``close`` plus a 0.25 s grace).
   ``close`` is idempotent and runs at interpreter exit; a Publisher that is garbage-collected without
   ``close`` stops its thread after a last flush in the background. Safe after ``os.fork()``: the child
@@ -35,7 +36,7 @@ from dataclasses import fields as dataclass_fields
 from types import TracebackType
 from typing import Any, TypeVar
 
-from producers.events import LlmCallEvent
+from producers.events import LlmCallEvent, TextCapture
 from producers.sdk.config import (
     DEFAULT_BATCH_MAX_BYTES,
     DEFAULT_BATCH_MAX_EVENTS,
@@ -70,7 +71,8 @@ class Publisher:
         *,
         service: str | None = None,
         environment: str = "production",
-        capture_text: bool = False,
+        text_capture: TextCapture | str = TextCapture.OFF,
+        text_topic: str | None = None,
         queue_max_events: int = DEFAULT_QUEUE_MAX_EVENTS,
         queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES,
         batch_max_events: int = DEFAULT_BATCH_MAX_EVENTS,
@@ -85,7 +87,8 @@ class Publisher:
             topic=topic,
             service=service,
             environment=environment,
-            capture_text=capture_text,
+            text_capture=text_capture,  # type: ignore[arg-type]  # validated by PublisherConfig
+            text_topic=text_topic,
             queue_max_events=queue_max_events,
             queue_max_bytes=queue_max_bytes,
             batch_max_events=batch_max_events,
@@ -99,7 +102,7 @@ class Publisher:
         self._defaults = EventDefaults(
             service=config.service_name,
             environment=config.environment,
-            capture_text=config.capture_text,
+            text_capture=config.text_capture,
         )
         self._sender = Sender(config, create_producer(config))
         self._finalizer = weakref.finalize(self, self._sender.stop, config.shutdown_timeout_s)
@@ -138,7 +141,7 @@ class Publisher:
             if isinstance(encoded, Rejected):
                 self._sender.counters.drop("dropped_invalid", 1, encoded.reason)
                 return False
-            return self._sender.submit(encoded.payload, encoded.bucket)
+            return self._sender.submit(encoded.payload, encoded.bucket, encoded.text)
         except Exception:  # e.g. "can't start new thread" at interpreter shutdown
             log.debug("llmwatch: emit failed", exc_info=True)
             return False

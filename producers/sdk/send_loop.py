@@ -67,6 +67,11 @@ _PRODUCER_IDENTITY_ERRORS: Final = frozenset(
 )
 
 
+def _earliest(*deadlines: float | None) -> float | None:
+    known = [d for d in deadlines if d is not None]
+    return min(known) if known else None
+
+
 class Barrier:
     """A flush request: settled when every record produced before it was acknowledged."""
 
@@ -101,15 +106,16 @@ class Handed:
     librdkafka does not always report purged in-flight records (seen after a fencing error on Tansu),
     so the thread cannot rely on their reports to settle them."""
 
-    __slots__ = ("events", "retired")
+    __slots__ = ("events", "retired", "texts")
 
     def __init__(self) -> None:
         self.events = 0
+        self.texts = 0  # text records (texts topic), counted apart from events
         self.retired = False
 
 
-# An encoded event and its key bucket, or a flush request.
-QueueItem = tuple[bytes, int] | Barrier
+# An encoded event, its key bucket and its text record (or None), or a flush request.
+QueueItem = tuple[bytes, int, bytes | None] | Barrier
 
 
 class SendLoop:
@@ -130,6 +136,10 @@ class SendLoop:
         self.producer = producer
         self.keepalive = keepalive
         self.batcher = Batcher(
+            config.batch_max_events, config.batch_max_bytes, config.flush_interval_s
+        )
+        # Text records go to their own topic in their own batches, keyed like their events.
+        self.text_batcher = Batcher(
             config.batch_max_events, config.batch_max_bytes, config.flush_interval_s
         )
         self.reporter = DropReporter(counters)
@@ -176,7 +186,7 @@ class SendLoop:
         # The thread sleeps on a timer, not on the queue: ``emit`` then never wakes it, and events
         # are taken in bulk, which keeps the app's threads and this one from trading the GIL.
         if not self._backlog:
-            deadline = self.batcher.next_deadline()
+            deadline = _earliest(self.batcher.next_deadline(), self.text_batcher.next_deadline())
             wait = TICK_S if deadline is None else min(TICK_S, deadline - time.monotonic())
             if wait > 0:
                 self._wake.wait(wait)
@@ -193,6 +203,8 @@ class SendLoop:
         now = time.monotonic()
         for batch in self.batcher.due(now):
             self._send(batch)
+        for batch in self.text_batcher.due(now):
+            self._send(batch, texts=True)
         if self.producer is not None:
             self.producer.poll(0)
         if self._fatal is not None:
@@ -203,62 +215,86 @@ class SendLoop:
         if isinstance(item, Barrier):
             self._settle(item)
             return
-        payload, bucket = item
-        for batch in self.batcher.add(bucket, payload, time.monotonic()):
+        payload, bucket, text = item
+        now = time.monotonic()
+        for batch in self.batcher.add(bucket, payload, now):
             self._send(batch)
+        if text is not None:
+            for batch in self.text_batcher.add(bucket, text, now):
+                self._send(batch, texts=True)
 
-    def _settle(self, barrier: Barrier) -> None:
+    def _send_pending(self) -> None:
         for batch in self.batcher.drain():
             self._send(batch)
+        for batch in self.text_batcher.drain():
+            self._send(batch, texts=True)
+
+    def _settle(self, barrier: Barrier) -> None:
+        self._send_pending()
         left = 0
         if self.producer is not None:
             left = self.producer.flush(max(0.0, barrier.deadline - time.monotonic()))
         barrier.finish(left == 0)
 
-    def _send(self, batch: Batch) -> None:
+    def _send(self, batch: Batch, texts: bool = False) -> None:
         try:
-            self._produce(batch)
+            self._produce(batch, texts)
         finally:
-            self.counters.release(batch.held_bytes, len(batch.events))
+            # A text record's event is released with the event's own batch.
+            self.counters.release(batch.held_bytes, 0 if texts else len(batch.events))
 
-    def _produce(self, batch: Batch) -> None:
+    def _produce(self, batch: Batch, texts: bool) -> None:
         count = len(batch.events)
+        failed = "texts_failed" if texts else "delivery_failed"
         if self.producer is None:
-            self.counters.drop("delivery_failed", count, "no Kafka producer")
+            self.counters.drop(failed, count, "no Kafka producer")
             return
         value = encode_batch_raw(batch.events)
         handed = self._handed
-        on_delivery = functools.partial(self._on_delivery, handed, count)
+        topic = self.config.texts_topic if texts else self.config.topic
+        on_delivery = functools.partial(self._on_delivery, handed, count, texts)
         give_up = time.monotonic() + self.config.buffer_full_timeout_s
         while True:
             try:
                 self.producer.produce(
-                    self.config.topic, value, key=bucket_key(batch.bucket), on_delivery=on_delivery
+                    topic, value, key=bucket_key(batch.bucket), on_delivery=on_delivery
                 )
             except BufferError:
                 if time.monotonic() >= min(give_up, self.stop_deadline):  # close() may lower it
-                    self.counters.drop("dropped_buffer_full", count, "librdkafka queue full")
+                    full = "texts_failed" if texts else "dropped_buffer_full"
+                    self.counters.drop(full, count, "librdkafka queue full")
                     return
                 self.producer.poll(BUFFER_RETRY_POLL_S)
                 self.reporter.report(time.monotonic())
                 continue
             except KafkaException as exc:
-                self.counters.drop("delivery_failed", count, f"produce failed: {exc}")
+                self.counters.drop(failed, count, f"produce failed: {exc}")
                 return
-            handed.events += count
+            if texts:
+                handed.texts += count
+            else:
+                handed.events += count
             self.counters.add("batches_sent")
             return
 
     def _on_delivery(
-        self, handed: Handed, count: int, err: KafkaError | None, _msg: Message
+        self, handed: Handed, count: int, texts: bool, err: KafkaError | None, _msg: Message
     ) -> None:
         if handed.retired:
             return  # already counted as failed when its producer was retired
-        handed.events -= count
-        if err is None:
-            self.counters.add("delivered", count)
+        if texts:
+            handed.texts -= count
+            if err is None:
+                self.counters.add("texts_delivered", count)
+            else:
+                self.counters.drop("texts_failed", count, str(err))
         else:
-            self.counters.drop("delivery_failed", count, str(err))
+            handed.events -= count
+            if err is None:
+                self.counters.add("delivered", count)
+            else:
+                self.counters.drop("delivery_failed", count, str(err))
+        if err is not None:
             self._on_error(err)
 
     def _on_error(self, err: KafkaError) -> None:
@@ -284,11 +320,13 @@ class SendLoop:
         handed = self._handed
         producer.purge()
         give_up = time.monotonic() + RETIRE_WAIT_S
-        while handed.events > 0 and time.monotonic() < give_up:
+        while (handed.events > 0 or handed.texts > 0) and time.monotonic() < give_up:
             producer.poll(BUFFER_RETRY_POLL_S)
         if handed.events > 0:
             self.counters.drop("delivery_failed", handed.events, reason)
-            handed.events = 0
+        if handed.texts > 0:
+            self.counters.drop("texts_failed", handed.texts, reason)
+        handed.events = handed.texts = 0
         handed.retired = True
 
     def _shutdown(self) -> None:
@@ -303,12 +341,11 @@ class SendLoop:
                 barriers.append(item)
             else:
                 self._take(item)
-        for batch in self.batcher.drain():
-            self._send(batch)
+        self._send_pending()
         left = 0
         if self.producer is not None:
             left = self.producer.flush(max(0.0, self.stop_deadline - time.monotonic()))
-            left = max(left, self._handed.events)
+            left = max(left, self._handed.events + self._handed.texts)
             if left:
                 self._retire(self.producer, "not acknowledged before close gave up")
         self.final_ok = left == 0

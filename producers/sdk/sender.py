@@ -77,8 +77,8 @@ class Sender:
     def stats(self) -> PublisherStats:
         return self.counters.snapshot()
 
-    def submit(self, payload: bytes, bucket: int) -> bool:
-        """Queue one encoded event. Never blocks; False if it was dropped."""
+    def submit(self, payload: bytes, bucket: int, text: bytes | None = None) -> bool:
+        """Queue one encoded event (and its text record, if any). Never blocks; False if dropped."""
         if self.closing:
             self.counters.add("dropped_closed")
             return False
@@ -89,11 +89,10 @@ class Sender:
                 self.counters.drop("dropped_closed", 1, f"cannot start the SDK thread: {exc}")
                 return False
         config = self.config
-        if not self.counters.accept(
-            held_bytes(payload), config.queue_max_events, config.queue_max_bytes
-        ):
+        size = held_bytes(payload) if text is None else held_bytes(payload) + held_bytes(text)
+        if not self.counters.accept(size, config.queue_max_events, config.queue_max_bytes):
             return False  # accept() counted the drop
-        self.queue.put((payload, bucket))
+        self.queue.put((payload, bucket, text))
         return True
 
     def _start(self) -> None:

@@ -8,6 +8,9 @@ Every event passed to ``Publisher.emit`` lands in exactly one counter:
 - accepted (``emitted``), then once settled: ``delivered`` (acknowledged by the broker),
   ``delivery_failed`` (not acknowledged within ``message.timeout.ms``, or still unsent when ``close``
   gave up) or ``dropped_buffer_full`` (librdkafka's buffer stayed full).
+An accepted event's text record (``producers.texts``) is counted apart: ``texts_delivered`` or
+``texts_failed`` (not acknowledged, purged, or dropped with a full buffer); its bytes count against
+``queue_max_bytes`` with the event's.
 Counts are exact; a snapshot takes one short lock.
 
 ``held_events`` and ``held_bytes`` are gauges, not counts: the accepted events the SDK holds now (local
@@ -50,6 +53,9 @@ class PublisherStats:
     producer_restarts: int = (
         0  # producers replaced after a fatal error (e.g. fenced after an outage)
     )
+    # Text records (texts topic) of accepted events: acknowledged, or not (counted like events).
+    texts_delivered: int = 0
+    texts_failed: int = 0
     held_events: int = 0  # a gauge: accepted events the SDK holds right now (queue + batches)
     held_bytes: int = 0  # a gauge: their bytes
 
@@ -134,6 +140,7 @@ _DROP_MESSAGES: Final = {
     "dropped_invalid": "llmwatch: dropped %d events (%d in total): not serializable%s",
     "dropped_buffer_full": "llmwatch: dropped %d events (%d in total): producer buffer full%s",
     "delivery_failed": "llmwatch: lost %d events (%d in total): not acknowledged%s",
+    "texts_failed": "llmwatch: lost %d text records (%d in total): not acknowledged%s",
 }
 
 

@@ -8,8 +8,10 @@ Guarantees:
   field and the bad value). A record that cannot be split at all becomes one dead letter holding the
   record's bytes; a bad event inside a batch becomes a dead letter alone, holding that event's JSON.
   Dead-letter payloads and reasons are stored redacted and capped (``streams.ingest.deadletter``).
-- Captured text and every metadata value are redacted (``streams.text.redaction``) before they are placed
-  in a row.
+- No prompt or output text reaches a row: text that arrives on the events topic (the SDK never sends
+  it there; it uses the texts topic, ``producers.texts``) is dropped, and only the text-analysis consumer
+  stores text, analysed and redacted. Every metadata value is redacted (``streams.text.redaction``)
+  before it is placed in a row.
 - Rows have exactly the keys of ``streams.ingest.records.CALL_FIELDS``.
 - Deterministic: ids an event lacks (``event_id``, ``trace_id``, ``span_id``) are derived from its
   position, not drawn at random, and the outcome depends only on the record's bytes, its position and
@@ -214,17 +216,6 @@ def _dead(
     )
 
 
-def _redacted(text: str | None, redactor: Redactor | None, counts: dict[str, int]) -> str:
-    if not text:
-        return ""
-    if redactor is None:
-        return text
-    result = redactor.redact(text)
-    for kind, n in result.counts.items():
-        counts[kind] = counts.get(kind, 0) + n
-    return result.text
-
-
 def _redacted_meta(
     metadata: Mapping[str, Any], redactor: Redactor | None, counts: dict[str, int]
 ) -> dict[str, str]:
@@ -333,8 +324,6 @@ def ingest_record(
             source,
             sent_at_ms=split.sent_at_ms,
             cost=cost,
-            input_text=_redacted(outcome.input_text, redactor, result.redactions),
-            output_text=_redacted(outcome.output_text, redactor, result.redactions),
             metadata=_redacted_meta(outcome.metadata, redactor, result.redactions),
         )
         result.events.append(outcome)

@@ -11,6 +11,7 @@ from typing import Any, Final
 import pytest
 
 from llmwatch.broker import TansuBroker
+from producers.events import TextCapture
 from producers.sdk import Publisher
 from producers.sdk.encoding import MAX_EVENT_BYTES, Encoded, EventDefaults, encode_event
 from streams.admin import ensure_topics
@@ -47,7 +48,7 @@ def test_large_events_stay_under_the_byte_limit_with_the_broker_up(
     publisher = _publisher(
         broker,
         events_topic,
-        capture_text=True,
+        text_capture="store",
         queue_max_bytes=QUEUE_MAX_BYTES,
         producer_config={**QUIET, "queue.buffering.max.kbytes": LIBRDKAFKA_BUFFER_KBYTES},
     )
@@ -74,7 +75,9 @@ def test_the_largest_event_emit_accepts_is_delivered(
     broker: TansuBroker, events_topic: str
 ) -> None:
     publisher = _publisher(broker, events_topic, producer_config=QUIET)
-    defaults = EventDefaults(service="itest", environment="production", capture_text=False)
+    defaults = EventDefaults(
+        service="itest", environment="production", text_capture=TextCapture.OFF
+    )
     data = event(event_id="largest", service="itest", environment="production")
     base = encode_event({**data, "metadata": {"pad": ""}}, defaults)
     assert isinstance(base, Encoded)

@@ -16,7 +16,12 @@ def test_layout_names_and_specs() -> None:
         "acme.alerts",
         "acme.metrics",
         "acme.state",
+        "acme.texts",
+        "acme.guardrails",
     ]
+    texts = next(s for s in layout.specs() if s.name == layout.texts)
+    assert texts.retention_ms == 24 * 3_600_000  # the text retention, not the events'
+    assert TopicLayout(prefix="a", text_retention_hours=2).specs()[-2].retention_ms == 2 * 3_600_000
     dlq = next(s for s in layout.specs() if s.name == layout.dlq)
     assert dlq.retention_ms == 7 * 24 * 3_600_000
     assert layout.specs()[0].config()["retention.ms"] == str(24 * 3_600_000)
@@ -24,7 +29,12 @@ def test_layout_names_and_specs() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "bad"),
-    [({"partitions": 0}, "0"), ({"retention_hours": -1}, "-1"), ({"prefix": "a b"}, "'a b'")],
+    [
+        ({"partitions": 0}, "0"),
+        ({"retention_hours": -1}, "-1"),
+        ({"text_retention_hours": 0}, "text_retention_hours must be >= 1, got 0"),
+        ({"prefix": "a b"}, "'a b'"),
+    ],
 )
 def test_bad_layout_names_the_value(kwargs: dict[str, object], bad: str) -> None:
     with pytest.raises(ValueError, match=bad):

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import pytest
 
+from producers.events import TextCapture
 from producers.sdk import Publisher
 from producers.sdk.batching import ENVELOPE_OVERHEAD_BYTES, held_bytes
 from producers.sdk.config import MAX_MESSAGE_BYTES
@@ -34,14 +35,16 @@ RSS_SLACK: Final = 48 * MIB
 # 99% under 50 ms: a loaded 2-core machine can deschedule a thread for a few hundred ms.
 MAX_EMIT_S: Final = 1.0
 P99_EMIT_S: Final = 0.05
-DEFAULTS: Final = EventDefaults(service="unit", environment="production", capture_text=True)
+DEFAULTS: Final = EventDefaults(
+    service="unit", environment="production", text_capture=TextCapture.STORE
+)
 
 
 def test_large_events_stay_under_the_byte_limit_and_emit_never_blocks(
     make_publisher: MakePublisher, caplog: pytest.LogCaptureFixture
 ) -> None:
     publisher = make_publisher(
-        capture_text=True,
+        text_capture="store",
         queue_max_bytes=QUEUE_MAX_BYTES,
         buffer_full_timeout_s=2.0,
         producer_config={**QUIET, "queue.buffering.max.kbytes": LIBRDKAFKA_BUFFER_KBYTES},
@@ -67,9 +70,11 @@ def test_large_events_stay_under_the_byte_limit_and_emit_never_blocks(
 
 def test_byte_drops_count_exactly_while_the_thread_is_stuck(make_publisher: MakePublisher) -> None:
     text = large_text(100_000)
-    size = held_bytes(_encoded(event(input_text=text)).payload)
+    encoded = _encoded(event(input_text=text))
+    assert encoded.text is not None  # the text travels in its own record, held with the event
+    size = held_bytes(encoded.payload) + held_bytes(encoded.text)
     publisher = make_publisher(
-        capture_text=True,
+        text_capture="store",
         queue_max_bytes=10 * size,
         batch_max_bytes=size,
         buffer_full_timeout_s=30.0,  # the thread retries its first record while we emit
@@ -110,7 +115,11 @@ def test_encoded_payloads_hold_only_their_own_size() -> None:
 def test_an_event_fits_one_record_or_is_dropped_at_emit(
     make_publisher: MakePublisher, size: int
 ) -> None:
-    publisher = make_publisher(service=DEFAULTS.service, environment=DEFAULTS.environment)
+    publisher = make_publisher(
+        service=DEFAULTS.service,
+        environment=DEFAULTS.environment,
+        text_capture=DEFAULTS.text_capture,
+    )
     accepted = publisher.emit(_event_of_size(size))
     assert accepted is (size <= MAX_EVENT_BYTES)
     if accepted:  # librdkafka took the record: nothing fails later for its size

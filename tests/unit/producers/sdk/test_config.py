@@ -76,7 +76,7 @@ def test_invalid_producer_config_fails_at_construction() -> None:
 
 
 def test_from_config_round_trips() -> None:
-    config = PublisherConfig("127.0.0.1:1", "t", service="api", capture_text=True)
+    config = PublisherConfig("127.0.0.1:1", "t", service="api", text_capture="store")
     publisher = Publisher.from_config(config)
     try:
         assert publisher.config == config

@@ -8,21 +8,22 @@ from typing import Any
 import orjson
 import pytest
 
-from producers.events import MAX_TEXT_CHARS, LlmCallEvent
+from producers.events import MAX_TEXT_CHARS, LlmCallEvent, TextCapture
 from producers.sdk.batching import bucket_for
 from producers.sdk.encoding import (
     MAX_EVENT_BYTES,
-    TEXT_TRUNCATED_KEY,
     Encoded,
     EventDefaults,
     Rejected,
     encode_event,
 )
+from producers.texts import TextRecord
 from tests.clock import Clock
 
 T0 = Clock.read().ago(hours=1)
-OFF = EventDefaults(service="svc", environment="test", capture_text=False)
-ON = EventDefaults(service="svc", environment="test", capture_text=True)
+OFF = EventDefaults(service="svc", environment="test", text_capture=TextCapture.OFF)
+ON = EventDefaults(service="svc", environment="test", text_capture=TextCapture.STORE)
+ANALYZE = EventDefaults(service="svc", environment="test", text_capture=TextCapture.ANALYZE)
 
 
 def _dict(**extra: Any) -> dict[str, Any]:
@@ -47,16 +48,58 @@ def test_model_is_encoded_with_to_json() -> None:
 def test_text_is_stripped_without_capture(as_model: bool) -> None:
     fields = _dict(service="app", input_text="secret prompt", output_text="secret answer")
     event: Any = LlmCallEvent.model_validate(fields) if as_model else fields
-    decoded = _decode(encode_event(event, OFF))
+    result = encode_event(event, OFF)
+    decoded = _decode(result)
     assert "input_text" not in decoded
     assert "output_text" not in decoded
     assert b"secret" not in orjson.dumps(decoded)
+    assert isinstance(result, Encoded) and result.text is None
+    assert decoded["text_capture"] == "off"
 
 
-def test_text_is_kept_with_capture() -> None:
-    decoded = _decode(encode_event(_dict(input_text="hi", output_text="yo"), ON))
-    assert (decoded["input_text"], decoded["output_text"]) == ("hi", "yo")
-    assert TEXT_TRUNCATED_KEY not in decoded.get("metadata", {})
+@pytest.mark.parametrize("defaults", [ON, ANALYZE], ids=["store", "analyze"])
+@pytest.mark.parametrize("as_model", [False, True])
+def test_captured_text_moves_to_a_text_record_never_the_event(
+    defaults: EventDefaults, as_model: bool
+) -> None:
+    fields = _dict(service="app", input_text="hi there", output_text="yo", prompt_version="v3")
+    event: Any = LlmCallEvent.model_validate(fields) if as_model else fields
+    result = encode_event(event, defaults)
+    decoded = _decode(result)
+    assert "input_text" not in decoded and "output_text" not in decoded
+    assert decoded["text_capture"] == defaults.text_capture.value
+    assert isinstance(result, Encoded) and result.text is not None
+    record = TextRecord.from_json(result.text)
+    assert (record.input_text, record.output_text) == ("hi there", "yo")
+    assert (record.capture, record.event_id, record.trace_id) == (
+        defaults.text_capture,
+        decoded["event_id"],
+        "trace-1",
+    )
+    assert (record.service, record.prompt_version, record.truncated) == ("app", "v3", False)
+
+
+@pytest.mark.parametrize(
+    ("per_event", "expected"),
+    [("off", None), ("analyze", TextCapture.ANALYZE), ("bogus", None)],
+)
+def test_an_events_own_capture_wins_and_a_bad_one_sends_nothing(
+    per_event: str, expected: TextCapture | None
+) -> None:
+    result = encode_event(_dict(input_text="hi", text_capture=per_event), ON)
+    assert isinstance(result, Encoded)
+    if expected is None:
+        assert result.text is None
+        assert b"hi" not in result.payload
+    else:
+        assert result.text is not None
+        assert TextRecord.from_json(result.text).capture is expected
+
+
+def test_capture_per_event_turns_text_on_when_the_publisher_has_it_off() -> None:
+    result = encode_event(_dict(input_text="hello", text_capture="store"), OFF)
+    assert isinstance(result, Encoded) and result.text is not None
+    assert TextRecord.from_json(result.text).input_text == "hello"
 
 
 @pytest.mark.parametrize("as_model", [False, True])
@@ -65,10 +108,12 @@ def test_oversize_text_is_truncated_and_flagged(as_model: bool) -> None:
     fields = _dict(service="app", output_text=long_text, metadata={"team": "x"})
     # model_construct skips validation: the only way a model can hold oversize text.
     event: Any = LlmCallEvent.model_construct(**fields) if as_model else fields
-    decoded = _decode(encode_event(event, ON))
-    assert len(decoded["output_text"]) == MAX_TEXT_CHARS
-    assert decoded["metadata"] == {"team": "x", TEXT_TRUNCATED_KEY: True}
-    assert LlmCallEvent.model_validate(decoded).output_text == long_text[:MAX_TEXT_CHARS]
+    result = encode_event(event, ON)
+    assert isinstance(result, Encoded) and result.text is not None
+    record = TextRecord.from_json(result.text)
+    assert record.output_text == long_text[:MAX_TEXT_CHARS]
+    assert record.truncated is True
+    assert _decode(result)["metadata"] == {"team": "x"}
 
 
 def test_defaults_fill_missing_fields_without_mutating_input() -> None:

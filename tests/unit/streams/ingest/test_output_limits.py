@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from producers.events import MAX_METADATA_VALUE_CHARS
 from producers.wire import encode_batch, split_record
 from streams.analytics.record import RecordAnalytics
 from streams.analytics.rollups import ROLLUP_TABLE, decode_rollups
@@ -20,8 +21,13 @@ SOURCE = SourcePosition("llmwatch.events", 1, 77)
 LIMIT = 64 * 1024
 
 
-def _event(i: int, text: str = "") -> dict[str, object]:
+def _event(i: int, pad_chars: int = 0) -> dict[str, object]:
+    """An event whose row carries about ``pad_chars`` characters of metadata (rows hold no text)."""
     now = datetime.now(UTC)
+    chunk = MAX_METADATA_VALUE_CHARS
+    metadata = {
+        f"pad{j}": "x" * min(chunk, pad_chars - j * chunk) for j in range(-(-pad_chars // chunk))
+    }
     return {
         "start_time": (now - timedelta(seconds=i % 120)).isoformat(),
         "end_time": (now - timedelta(seconds=i % 120) + timedelta(milliseconds=300)).isoformat(),
@@ -31,7 +37,7 @@ def _event(i: int, text: str = "") -> dict[str, object]:
         "input_tokens": 10,
         "output_tokens": 5,
         "user_id": f"u{i}",
-        "input_text": text,
+        "metadata": metadata,
     }
 
 
@@ -40,7 +46,7 @@ def _now_ms() -> int:
 
 
 def test_calls_of_one_record_are_split_into_records_under_the_limit() -> None:
-    events = [_event(i, "x" * 2_000) for i in range(200)]  # ~400 KB of rows, limit 64 KiB
+    events = [_event(i, 2_000) for i in range(200)]  # ~400 KB of rows, limit 64 KiB
     out = RecordProcessor(RecordAnalytics(), max_record_bytes=LIMIT).process(
         encode_batch(events), SOURCE, _now_ms()
     )
@@ -55,7 +61,7 @@ def test_calls_of_one_record_are_split_into_records_under_the_limit() -> None:
 
 
 def test_a_row_too_large_alone_is_dead_lettered_and_left_out_of_the_rollups() -> None:
-    events = [_event(0), _event(1, "y" * (LIMIT + 10)), _event(2)]
+    events = [_event(0), _event(1, LIMIT + 10), _event(2)]
     out = RecordProcessor(RecordAnalytics(), max_record_bytes=LIMIT).process(
         encode_batch(events), SOURCE, _now_ms()
     )
@@ -69,7 +75,7 @@ def test_a_row_too_large_alone_is_dead_lettered_and_left_out_of_the_rollups() ->
 
 
 def test_a_bare_event_too_large_alone_is_addressed_as_the_whole_record() -> None:
-    record = orjson.dumps(_event(0, "z" * (LIMIT + 1)))
+    record = orjson.dumps(_event(0, LIMIT + 1))
     out = RecordProcessor(RecordAnalytics(), max_record_bytes=LIMIT).process(
         record, SOURCE, _now_ms()
     )
