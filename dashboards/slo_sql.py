@@ -31,6 +31,7 @@ from streams.slo.config import (
     MINUTE_MS,
     AvailabilitySli,
     CostSli,
+    GuardrailSli,
     LatencySli,
     Selector,
     Slo,
@@ -38,7 +39,7 @@ from streams.slo.config import (
     floor_minute,
     parse_duration,
 )
-from streams.storage import CALLS_TABLE, DEFAULT_DATABASE
+from streams.storage import CALLS_TABLE, DEFAULT_DATABASE, GUARDRAIL_ROLLUP_TABLE
 
 __all__ = ["CALLS_TABLE", "DEFAULT_DATABASE", "burn_rate_sql", "quote", "selector_sql"]
 
@@ -100,6 +101,8 @@ def burn_rate_sql(
     epoch ms, or None for the server's ``now()``.
     """
     window_ms = parse_duration(window) if isinstance(window, str) else window
+    if isinstance(slo.sli, GuardrailSli):
+        return _guardrail_sql(slo, slo.sli, window_ms, now_ms, database)
     if window_ms <= 0 or window_ms % MINUTE_MS:
         raise ValueError(f"window must be a positive whole number of minutes, got {window!r}")
     if not _IDENTIFIER_RE.match(database):
@@ -116,5 +119,34 @@ def burn_rate_sql(
         f"WITH {floor_sql} AS t_floor_ms\n"
         f"SELECT {select}\n"
         f"FROM {database}.{CALLS_TABLE} FINAL\n"
+        "WHERE " + "\n  AND ".join(conditions)
+    )
+
+
+def _guardrail_sql(
+    slo: Slo, sli: GuardrailSli, window_ms: int, now_ms: int | None, database: str
+) -> str:
+    """A guardrail SLI on the text-analysis rollup: good = analysed texts without a ``category``
+    finding. The rollup has no provider or tenant, which guardrail selectors cannot name."""
+    if window_ms <= 0 or window_ms % MINUTE_MS:
+        raise ValueError(f"window must be a positive whole number of minutes, got {window_ms!r}")
+    if not _IDENTIFIER_RE.match(database):
+        raise ValueError(f"database must be a plain identifier, got {database!r}")
+    assert slo.objective is not None  # guardrail SLIs are ratio SLIs (Slo validates it)
+    floor_sql = _NOW_FLOOR_SQL if now_ms is None else str(floor_minute(now_ms))
+    checks = list(slo.selector.column_checks())
+    if slo.selector.model is not None:
+        checks.append(("model", slo.selector.model))
+    conditions = [
+        f"window_start >= fromUnixTimestamp64Milli(t_floor_ms - {window_ms - MINUTE_MS}, 'UTC')",
+        f"window_start < fromUnixTimestamp64Milli(t_floor_ms + {MINUTE_MS}, 'UTC')",
+        *(f"{column} = {quote(value)}" for column, value in checks),
+    ]
+    return (
+        f"WITH {floor_sql} AS t_floor_ms\n"
+        f"SELECT toUInt64(sum(texts) - sum(flagged[{quote(sli.category)}])) AS good, "
+        "toUInt64(sum(texts)) AS total, 0. AS spent_usd, toUInt64(0) AS unpriced, "
+        f"if(total = 0, 0., (total - good) / total / (1 - {slo.objective!r})) AS burn_rate\n"
+        f"FROM {database}.{GUARDRAIL_ROLLUP_TABLE} FINAL\n"
         "WHERE " + "\n  AND ".join(conditions)
     )

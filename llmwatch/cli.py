@@ -142,6 +142,16 @@ def sink(bootstrap: BootstrapOpt = None, dsn: DsnOpt = None, data_dir: DataDirOp
 
 
 @app.command()
+def analyze(bootstrap: BootstrapOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the text-analysis consumer: guardrails on captured texts, in its own consumer group."""
+    from llmwatch.processes import run_analyzer
+
+    settings = _settings(bootstrap=bootstrap, data_dir=data_dir)
+    _logging(settings)
+    raise typer.Exit(run_analyzer(settings))
+
+
+@app.command()
 def migrate(dsn: DsnOpt = None, data_dir: DataDirOpt = None) -> None:
     """Apply the ClickHouse schema migrations (idempotent)."""
     from sinks.clickhouse import connect

@@ -84,12 +84,39 @@ def run_worker(settings: Settings) -> int:
     slos = load_slo_file(settings.slo_file) if settings.slo_file.exists() else None
     if slos is None:
         log.warning("no SLO file at %s: burn-rate alerts are off", settings.slo_file)
+    else:
+        slos, _guardrail_slos = slos.split_guardrails()  # those run in `llmwatch analyze`
     app = create_app(worker_config(settings), analytics, slos)
     # Before any record is processed: SLO windows, firing alerts and top-K of the previous run.
     monitor = app.llmwatch_monitor  # type: ignore[attr-defined]
     restore_from_kafka(monitor, settings.bootstrap, settings.layout.state, settings.worker_id)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
+    return 0
+
+
+def run_analyzer(settings: Settings) -> int:
+    """Run the text-analysis consumer in this process until SIGTERM/SIGINT."""
+    from streams.slo.config import load_slo_file
+    from streams.text.consumer import AnalyzerConfig, TextConsumer
+    from streams.text.detectors import build_analyzer, load_guardrails_file
+
+    analyzer = build_analyzer(load_guardrails_file(settings.guardrails_file))
+    guardrail_slos = None
+    if settings.slo_file.exists():
+        _call_slos, guardrail_slos = load_slo_file(settings.slo_file).split_guardrails()
+    ensure_topics(settings.bootstrap, settings.layout.specs())
+    config = AnalyzerConfig(
+        bootstrap=settings.bootstrap,
+        layout=settings.layout,
+        group_id=settings.analyze_group,
+        batch_max_records=settings.analyze_batch_records,
+        session_timeout_ms=int(settings.session_timeout_s * 1000),
+        max_record_bytes=settings.max_record_bytes,
+        heartbeat_path=settings.heartbeat_path("analyze"),
+    )
+    stop = _stop_event_on_signals()
+    TextConsumer(config, analyzer.analyze, guardrail_slos).run(stop)
     return 0
 
 

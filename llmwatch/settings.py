@@ -81,6 +81,16 @@ class Settings(BaseSettings):
         description="Largest record the worker publishes; at most the topics' max.message.bytes.",
     )
     sink_group: str = Field(default="llmwatch-sink", description="Consumer group of the sink.")
+    analyze_group: str = Field(
+        default="llmwatch-analyze", description="Consumer group of the text-analysis consumer."
+    )
+    analyze_batch_records: int = Field(
+        default=32, ge=1, description="Texts-topic records the text analysis takes per poll."
+    )
+    guardrails_file: Path | None = Field(
+        default=None,
+        description="YAML guardrail policy (banned topics, allowed URL domains); defaults if unset.",
+    )
     sink_batch_bytes: int = Field(
         default=DEFAULT_BATCH_MAX_BYTES,
         ge=1,

@@ -40,6 +40,13 @@ from streams.slo.alerts import (
     SLO_STATUS_TABLE,
     decode_alerts_record,
 )
+from streams.storage import GUARDRAIL_FINDINGS_TABLE, GUARDRAIL_ROLLUP_TABLE, TEXTS_TABLE
+from streams.text.records import (
+    FINDING_FIELDS,
+    GUARDRAIL_ROLLUP_FIELDS,
+    TEXT_FIELDS,
+    decode_guardrails,
+)
 from streams.topics import TopicLayout
 
 __all__ = [
@@ -142,7 +149,8 @@ def dead_letter_row(
 
 
 def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
-    """The sink's routes: normalized calls, dead letters, and the worker's per-record rollups."""
+    """The sink's routes: normalized calls, dead letters, the worker's rollups, alerts and metrics,
+    and the text-analysis consumer's guardrail rows."""
     return {
         layout.calls: Route(CALLS_TABLE, decode_call_rows, CALL_COLUMNS),
         layout.dlq: Route(DLQ_TABLE, decode_dead_letter_rows, DLQ_COLUMNS),
@@ -160,5 +168,13 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
         layout.metrics: TablesRoute(
             decode_snapshot,
             {PIPELINE_METRICS_TABLE: PIPELINE_METRIC_FIELDS, TOP_USERS_TABLE: TOP_USERS_FIELDS},
+        ),
+        layout.guardrails: TablesRoute(
+            decode_guardrails,
+            {
+                GUARDRAIL_FINDINGS_TABLE: FINDING_FIELDS,
+                GUARDRAIL_ROLLUP_TABLE: GUARDRAIL_ROLLUP_FIELDS,
+                TEXTS_TABLE: TEXT_FIELDS,
+            },
         ),
     }

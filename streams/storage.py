@@ -21,10 +21,14 @@ __all__ = [
     "DEFAULT_DATABASE",
     "DLQ_TABLE",
     "DLQ_TTL_DAYS",
+    "GUARDRAIL_FINDINGS_TABLE",
+    "GUARDRAIL_ROLLUP_TABLE",
+    "GUARDRAIL_TTL_DAYS",
     "PIPELINE_METRICS_TABLE",
     "ROLLUP_TABLE",
     "SLO_STATUS_TABLE",
     "TENANT_COST_TABLE",
+    "TEXTS_TABLE",
     "TEXT_TTL_DAYS",
     "TOP_USERS_TABLE",
     "USER_COST_TABLE",
@@ -42,10 +46,16 @@ ALERTS_TABLE: Final = "llm_alerts"
 SLO_STATUS_TABLE: Final = "llm_slo_status"
 PIPELINE_METRICS_TABLE: Final = "llm_pipeline_metrics"
 TOP_USERS_TABLE: Final = "llm_top_users"
+# The text-analysis consumer's tables (streams.text.records; migration 0009).
+GUARDRAIL_FINDINGS_TABLE: Final = "llm_guardrail_findings"
+GUARDRAIL_ROLLUP_TABLE: Final = "llm_guardrail_rollup_1m"
+TEXTS_TABLE: Final = "llm_texts"
 
 DAY_MS: Final = 86_400_000
-# Captured (redacted) prompt and output texts in llm_calls, counted from start_time.
+# Stored (redacted) prompt and output texts (llm_texts), counted from start_time.
 TEXT_TTL_DAYS: Final = 30
+# Guardrail findings and rollups, counted from start_time / window_start.
+GUARDRAIL_TTL_DAYS: Final = 90
 # Whole llm_calls rows, counted from start_time; also the oldest event time ingest accepts.
 CALLS_TTL_DAYS: Final = 90
 # Dead letters in llm_dlq, counted from failed_at.

@@ -40,7 +40,7 @@ from __future__ import annotations
 import enum
 import re
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self, get_args
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -52,12 +52,15 @@ __all__ = [
     "DEFAULT_COST_RULES",
     "DEFAULT_PERIOD",
     "DEFAULT_RULES",
+    "GUARDRAIL_CATEGORIES",
+    "GUARDRAIL_FLAGS",
     "HOUR_MS",
     "MINUTE_MS",
     "SELECTOR_COLUMNS",
     "AvailabilitySli",
     "BurnRule",
     "CostSli",
+    "GuardrailSli",
     "LatencySli",
     "Selector",
     "Severity",
@@ -209,7 +212,36 @@ class CostSli(_Model):
     usd_per_hour: float = Field(gt=0.0)
 
 
-Sli = Annotated[LatencySli | AvailabilitySli | TtftSli | CostSli, Field(discriminator="type")]
+# Risk categories a guardrail SLI can count (the values of streams.text.findings.RiskCategory).
+GuardrailCategory = Literal[
+    "pii",
+    "secret",
+    "prompt_injection",
+    "jailbreak",
+    "toxicity",
+    "banned_topic",
+    "data_leak",
+    "unknown_url",
+    "refusal",
+]
+GUARDRAIL_CATEGORIES: Final = get_args(GuardrailCategory)
+# The row key holding the categories found on an analysed call (rows of the text-analysis consumer).
+GUARDRAIL_FLAGS: Final = "guardrail_flags"
+# Selector fields a guardrail SLO may use: the dimensions of llm_guardrail_rollup_1m.
+GUARDRAIL_SELECTOR_FIELDS: Final = frozenset({"service", "environment", "model", "span_kind"})
+
+
+class GuardrailSli(_Model):
+    """Good event: an analysed call's text without a finding of ``category`` (evaluated by the
+    text-analysis consumer, ``llmwatch analyze``, on the calls whose text it analyses)."""
+
+    type: Literal["guardrail"]
+    category: GuardrailCategory
+
+
+Sli = Annotated[
+    LatencySli | AvailabilitySli | TtftSli | CostSli | GuardrailSli, Field(discriminator="type")
+]
 
 
 class Selector(_Model):
@@ -294,6 +326,13 @@ class Slo(_Model):
                 f"SLO {self.name!r}: a cost SLI takes no objective (its budget is "
                 f"sli.usd_per_hour), got objective={self.objective!r}"
             )
+        if self.sli.type == "guardrail":
+            extra = sorted(set(self.selector.as_dict()) - GUARDRAIL_SELECTOR_FIELDS)
+            if extra:
+                raise ValueError(
+                    f"SLO {self.name!r}: a guardrail SLI selects by "
+                    f"{sorted(GUARDRAIL_SELECTOR_FIELDS)} only, got {extra}"
+                )
         if self.sli.type != "cost" and self.objective is None:
             raise ValueError(
                 f"SLO {self.name!r}: SLI type {self.sli.type!r} needs an objective (0 < x < 1), "
@@ -354,6 +393,16 @@ class SloFile(_Model):
     @property
     def allowed_lateness_ms(self) -> int:
         return parse_duration(self.defaults.allowed_lateness)
+
+    def split_guardrails(self) -> tuple[SloFile | None, SloFile | None]:
+        """(the SLOs the worker evaluates on call rows, the guardrail SLOs the text-analysis
+        consumer evaluates); None where a part has no SLO."""
+        calls = tuple(slo for slo in self.slos if slo.sli.type != "guardrail")
+        guards = tuple(slo for slo in self.slos if slo.sli.type == "guardrail")
+        return (
+            self.model_copy(update={"slos": calls}) if calls else None,
+            self.model_copy(update={"slos": guards}) if guards else None,
+        )
 
 
 def _slo_label(entry: dict[str, Any]) -> str:

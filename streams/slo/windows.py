@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.slo.config import (
+    GUARDRAIL_FLAGS,
     HOUR_MS,
     MINUTE_MS,
     CostSli,
+    GuardrailSli,
     LatencySli,
     Slo,
     TtftSli,
@@ -192,6 +194,9 @@ class SloWindows:
         if isinstance(sli, TtftSli):
             ttft = row["time_to_first_token_ms"]
             return None if ttft is None else (ttft <= sli.threshold_ms, 0.0, False)
+        if isinstance(sli, GuardrailSli):
+            flags = row.get(GUARDRAIL_FLAGS)  # only the text-analysis consumer's rows have them
+            return None if flags is None else (sli.category not in flags, 0.0, False)
         return row["status"] == "ok", 0.0, False
 
     def add(self, bucket_ms: int, row: Row) -> None:
