@@ -227,7 +227,8 @@ def findings_of(analysis: TextAnalysis) -> list[Finding]:
 
 
 def redact_spans(text: str, spans: Sequence[PiiSpan]) -> str:
-    """``text`` with each span replaced by ``<TYPE>``; overlapping spans are merged into the first."""
+    """``text`` with each span replaced by ``<TYPE>``; of overlapping spans, a later one replaces
+    only what the earlier left (so no character of either survives)."""
     pieces: list[str] = []
     cursor = 0
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
@@ -255,7 +256,7 @@ def _labels(record: TextRecord) -> Row:
 
 
 def _finding_row(record: TextRecord, finding: Finding) -> Row:
-    return {
+    row = {
         "start_time": _ms(record),
         "event_id": record.event_id,
         "trace_id": record.trace_id or "",
@@ -273,6 +274,7 @@ def _finding_row(record: TextRecord, finding: Finding) -> Row:
         "span_end": finding.end,
         "detector": finding.detector,
     }
+    return {name: row[name] for name in FINDING_FIELDS}
 
 
 def _text_row(analysis: TextAnalysis) -> Row:

@@ -32,6 +32,8 @@ from streams.periodic import (
     TOP_USERS_TABLE,
 )
 from streams.slo.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
+from streams.storage import GUARDRAIL_FINDINGS_TABLE, GUARDRAIL_ROLLUP_TABLE, TEXTS_TABLE
+from streams.text.records import FINDING_FIELDS, GUARDRAIL_ROLLUP_FIELDS, TEXT_FIELDS
 from streams.topics import TopicLayout
 from tests.unit.sinks.factories import call_rows, dead_letter
 
@@ -51,6 +53,11 @@ def test_default_routes_map_calls_dlq_and_rollup_topics() -> None:
         "p.metrics": {
             PIPELINE_METRICS_TABLE: PIPELINE_METRIC_FIELDS,
             TOP_USERS_TABLE: TOP_USERS_FIELDS,
+        },
+        "p.guardrails": {
+            GUARDRAIL_FINDINGS_TABLE: FINDING_FIELDS,
+            GUARDRAIL_ROLLUP_TABLE: GUARDRAIL_ROLLUP_FIELDS,
+            TEXTS_TABLE: TEXT_FIELDS,
         },
     }
 
