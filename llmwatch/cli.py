@@ -34,6 +34,10 @@ dashboards_app = typer.Typer(
     help="Grafana dashboards and alert rules as code.", no_args_is_help=True
 )
 app.add_typer(dashboards_app, name="dashboards")
+guard_app = typer.Typer(
+    help="Guardrail detectors: PII, prompt injection, content.", no_args_is_help=True
+)
+app.add_typer(guard_app, name="guard")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -149,6 +153,65 @@ def analyze(bootstrap: BootstrapOpt = None, data_dir: DataDirOpt = None) -> None
     settings = _settings(bootstrap=bootstrap, data_dir=data_dir)
     _logging(settings)
     raise typer.Exit(run_analyzer(settings))
+
+
+@guard_app.command("scan")
+def guard_scan(
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="JSONL input (default: stdin).")
+    ] = None,
+    output_file: Annotated[
+        Path | None, typer.Option("--output", "-o", help="JSONL output (default: stdout).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per detector call.")] = 64,
+    guardrails_file: Annotated[
+        Path | None, typer.Option("--guardrails-file", help="Guardrail policy YAML.")
+    ] = None,
+) -> None:
+    """Scan JSONL texts ({"text": ...} per line) for PII, injection and content; JSONL out, in order."""
+    from rich.progress import Progress
+
+    from llmwatch.guard_scan import scan_lines
+    from streams.text.detectors import build_analyzer, load_guardrails_file
+
+    settings = _settings(guardrails_file=guardrails_file)
+    try:
+        analyzer = build_analyzer(load_guardrails_file(settings.guardrails_file))
+    except (ImportError, ValueError) as exc:
+        err_console.print(f"[red]cannot build the detectors:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    total = None
+    if input_file is not None:
+        if not input_file.is_file():
+            err_console.print(f"[red]no such input file:[/red] {input_file}")
+            raise typer.Exit(2)
+        with input_file.open(encoding="utf-8") as counted:
+            total = sum(1 for line in counted if line.strip())
+    source = sys.stdin if input_file is None else input_file.open(encoding="utf-8")
+    sink = sys.stdout.buffer if output_file is None else output_file.open("wb")
+    show = err_console.is_terminal
+    try:
+        with Progress(console=err_console, disable=not show, transient=True) as progress:
+            task = progress.add_task("scanning", total=total)
+            summary = scan_lines(
+                analyzer,
+                source,
+                sink,
+                batch_size=batch_size,
+                warn=lambda message: err_console.print(f"[yellow]skipped:[/yellow] {message}"),
+                progress=lambda n: progress.advance(task, n),
+            )
+    finally:
+        sink.flush()
+        if output_file is not None:
+            sink.close()
+        if input_file is not None:
+            source.close()
+    err_console.print(
+        f"scanned {summary.lines} lines: {summary.pii_spans} PII spans, "
+        f"{summary.flagged_injection} injection flags, {summary.errors} bad lines"
+    )
+    raise typer.Exit(1 if summary.errors else 0)
 
 
 @app.command()

@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from producers.events import LlmCallEvent, TextCapture
+from producers.guard.check import GuardVerdict, guard
 from producers.sdk.config import (
     DEFAULT_BATCH_MAX_BYTES,
     DEFAULT_BATCH_MAX_EVENTS,
@@ -169,6 +170,12 @@ class Publisher:
         except Exception:
             log.debug("llmwatch: close failed", exc_info=True)
             return False
+
+    def guard(self, text: object) -> GuardVerdict:
+        """Check a prompt before sending it (pattern layer: injection signals, keys, PII shapes).
+
+        Never raises, never blocks, sends nothing; see ``producers.guard.check``."""
+        return guard(text)
 
     def track(
         self,
