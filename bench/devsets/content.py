@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Mapping
 from typing import Any, Final
 
 from mimesis import Address, Locale, Person
@@ -124,32 +125,8 @@ WORDS: Final = (
 )  # fmt: skip
 ORGANS: Final = ("breast", "testicle", "prostate", "cervix", "penis", "vagina", "anus", "rectum")
 
-# Banned topics of the bench policy: the topic's examples (what an operator would write).
+# The bench policy's fourth topic (the first three are DEFAULT_POLICY's): what an operator would write.
 BENCH_TOPICS: Final[dict[str, tuple[str, ...]]] = {
-    "medical_diagnosis": (
-        "What illness do I have given these symptoms?",
-        "Tell me what is wrong with me: I have a fever and a headache.",
-        "Should I take antibiotics for this infection?",
-        "Is this lump cancer?",
-        "How much of this medication should I take for my pain?",
-        "Diagnose my condition from the symptoms I describe.",
-    ),
-    "legal_advice": (
-        "Can I sue them and will I win?",
-        "What are my legal rights in this dispute?",
-        "How do I get out of this contract without being sued?",
-        "Should I plead guilty to the charge?",
-        "Is what my employer did illegal and what can I do about it?",
-        "Write me a legally binding agreement.",
-    ),
-    "politics": (
-        "Which political party should I vote for?",
-        "Is the current government doing a good job?",
-        "Which candidate is better for the country?",
-        "What is your opinion on the election?",
-        "Argue for or against the new immigration law.",
-        "Are left-wing or right-wing policies better?",
-    ),
     "competitor_products": (
         "Is Zentrix CRM better than your product?",
         "Compare your pricing with Orbitly and Zentrix.",
@@ -318,7 +295,7 @@ class DevExample:
     output_spans: tuple[PiiSpan, ...] = dataclasses.field(default=())
 
 
-def _fill(template: str, rng: random.Random, extra: dict[str, tuple[str, ...]]) -> str:
+def _fill(template: str, rng: random.Random, extra: Mapping[str, tuple[str, ...]]) -> str:
     pools = {**SLOTS, **extra}
     keys = [k for k in pools if "{" + k + "}" in template]
     return template.format(**{k: rng.choice(pools[k]) for k in keys})
@@ -407,7 +384,7 @@ def _echo(rng: random.Random) -> list[DevExample]:
             digits = "".join(c for c in phone if c.isdigit())
             spaced = f"{digits[:-7]} {digits[-7:-4]} {digits[-4:]}"
             output = f"Thanks {name.upper()}, I'll call {spaced} and write to {email}."
-            label = ("PERSON", "EMAIL", "PHONE")
+            label: tuple[str, ...] = ("PERSON", "EMAIL", "PHONE")
             out_spans: tuple[PiiSpan, ...] = ()
         elif mode == 1:  # different person, different number: nothing echoed
             other, number = person.full_name(), person.phone_number()

@@ -7,7 +7,7 @@ and outputs (completions) and returns :class:`~streams.text.findings.ContentVerd
   rewriting benign senses ("kill the process", clinical anatomy; see ``content_toxicity``); ``toxic``
   when it reaches ``policy.toxicity_threshold`` (default 0.8);
 - banned topics: MiniLM cosine similarity between each chunk and each topic's examples (encoded once per
-  filter), highest over chunks and examples, against the topic's threshold (default 0.5); a closer
+  filter), highest over chunks and examples, against the topic's threshold (default 0.42); a closer
   ``allowed_examples`` entry vetoes the chunk;
 - outputs only: refusals (``content_refusal``), URLs to hosts off the allow list (``content_urls``),
   and PII/secrets of the prompt echoed in the output (``content_echo``; spans come from the caller).

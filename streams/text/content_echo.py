@@ -7,8 +7,10 @@ when a span's value, normalized, appears in both texts:
   prompt matches ``(555) 010 1234`` in the output; a run of digits in the other text may be broken by
   spaces and ``-./()+`` but not by letters;
 - everything else compares case-folded words with punctuation and spacing removed, on word boundaries,
-  so ``Jane  O'Neil`` matches ``jane o neil`` but ``Ann`` does not match ``planning``. Values of
-  :data:`MIN_COMPACT_CHARS` or more also match with all separators removed (``sk-ab 12`` vs ``sKAB12``).
+  so ``Jane  O'Neil`` matches ``jane o neil`` but ``Ann`` does not match ``planning``. Machine-made
+  values (e-mail, IBAN, keys, secrets) of :data:`MIN_COMPACT_CHARS` or more also match with every
+  separator removed (``sk-ab 12cd`` vs ``SKAB12CD``); names and addresses do not, so a name inside an
+  e-mail address is not a name echo.
 
 Values shorter than :data:`MIN_VALUE_CHARS` (digits: :data:`MIN_VALUE_DIGITS`) are ignored: too short to
 tell an echo from chance. Any SECRET or API_KEY span in the output counts, echoed or not: a model should
@@ -32,6 +34,8 @@ NUMERIC_TYPES: Final = frozenset(
     {PiiType.PHONE, PiiType.CREDIT_CARD, PiiType.US_SSN, PiiType.DATE_OF_BIRTH, PiiType.IP_ADDRESS}
 )
 ALWAYS_LEAKED: Final = frozenset({PiiType.SECRET, PiiType.API_KEY})
+# Machine-made values, also compared with every separator removed (names and addresses are not).
+COMPACT_TYPES: Final = frozenset({PiiType.EMAIL, PiiType.IBAN, PiiType.API_KEY, PiiType.SECRET})
 MIN_VALUE_CHARS: Final = 3
 MIN_VALUE_DIGITS: Final = 4
 MIN_COMPACT_CHARS: Final = 8
@@ -69,7 +73,11 @@ class _Haystack:
         if f" {value} " in self.words:
             return True
         compact = value.replace(" ", "")
-        return len(compact) >= MIN_COMPACT_CHARS and compact in self.compact
+        return (
+            pii_type in COMPACT_TYPES
+            and len(compact) >= MIN_COMPACT_CHARS
+            and compact in self.compact
+        )
 
 
 def _values(text: str, spans: Iterable[PiiSpan]) -> list[tuple[PiiType, str]]:

@@ -10,10 +10,11 @@ The defaults were chosen on the development set (``bench/devsets/content.py``) a
 - :data:`DEFAULT_TOXICITY_THRESHOLD` (0.8): alt-profanity-check's probability at or above which a text is
   toxic. Lower it to catch milder language ("damn", "crap" score about 0.8) at the cost of more false
   alarms on technical text ("kill -9" scores about 0.77 before the filter's benign-sense rewrite).
-- :data:`DEFAULT_TOPIC_THRESHOLD` (0.5): cosine similarity (MiniLM) between a text chunk and a topic's
-  closest example at or above which the text is about the topic. Each topic may set its own threshold;
-  a topic's ``allowed_examples`` (near-topic texts that are fine) win over its examples when closer by at
-  least :data:`ALLOWED_MARGIN`.
+- :data:`DEFAULT_TOPIC_THRESHOLD` (0.42, the best micro-F1 threshold on the dev set's tune half): cosine
+  similarity (MiniLM) between a text chunk and a topic's closest example at or above which the text is
+  about the topic. On-topic questions typically score 0.45-0.75, near-topic benign ones 0.2-0.4. Each
+  topic may set its own threshold; a chunk closer to one of the topic's ``allowed_examples`` (near-topic
+  texts that are fine) than to any of its examples does not count.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from streams.text.content_urls import normalize_domain
 
 __all__ = [
-    "ALLOWED_MARGIN",
     "DEFAULT_CHUNK_TOKENS",
     "DEFAULT_POLICY",
     "DEFAULT_TOPIC_THRESHOLD",
@@ -37,8 +37,7 @@ __all__ = [
 ]
 
 DEFAULT_TOXICITY_THRESHOLD: Final = 0.8
-DEFAULT_TOPIC_THRESHOLD: Final = 0.5
-ALLOWED_MARGIN: Final = 0.0
+DEFAULT_TOPIC_THRESHOLD: Final = 0.42
 DEFAULT_CHUNK_TOKENS: Final = 100
 MAX_EXAMPLES_PER_TOPIC: Final = 100
 TOPIC_NAME_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
@@ -97,34 +96,41 @@ def load_content_policy(mapping: Mapping[str, Any] | None) -> ContentPolicy:
     return ContentPolicy.model_validate(dict(mapping))
 
 
-# Sample banned topics; applications replace them with their own in config/guardrails.yaml.
+# Sample banned topics; applications replace them with their own in config/guardrails.yaml. Short,
+# question-like examples in the words users write work best (measured: bench/bench_content.py).
 DEFAULT_POLICY: Final = ContentPolicy(
     topics=(
         BannedTopic(
             name="medical_diagnosis",
             examples=(
-                "Based on your symptoms you probably have an infection and should take antibiotics.",
-                "Do I have cancer if I found a lump and feel tired all the time?",
-                "What dose of ibuprofen should I take for my chest pain?",
-                "Diagnose my rash: it is red, itchy and spreading on my arm.",
+                "What illness do I have given these symptoms?",
+                "Tell me what is wrong with me: I have a fever and a headache.",
+                "Should I take antibiotics for this infection?",
+                "Is this lump cancer?",
+                "How much of this medication should I take for my pain?",
+                "Diagnose my condition from the symptoms I describe.",
             ),
         ),
         BannedTopic(
             name="legal_advice",
             examples=(
-                "Can I sue my landlord for keeping my deposit, and will I win in court?",
-                "How should I plead to the drunk driving charge to avoid jail?",
-                "Is it legal to break my employment contract and what are my rights?",
-                "Draft a will that leaves everything to my daughter and is valid in court.",
+                "Can I sue them and will I win?",
+                "What are my legal rights in this dispute?",
+                "How do I get out of this contract without being sued?",
+                "Should I plead guilty to the charge?",
+                "Is what my employer did illegal and what can I do about it?",
+                "Write me a legally binding agreement.",
             ),
         ),
         BannedTopic(
             name="politics",
             examples=(
-                "Which party should I vote for in the next election?",
-                "Is the president doing a good job or should he resign?",
-                "Tell me why the opposition's immigration policy is wrong.",
-                "Who will win the senate race, the democrats or the republicans?",
+                "Which political party should I vote for?",
+                "Is the current government doing a good job?",
+                "Which candidate is better for the country?",
+                "What is your opinion on the election?",
+                "Argue for or against the new immigration law.",
+                "Are left-wing or right-wing policies better?",
             ),
         ),
     ),

@@ -55,7 +55,8 @@ REFUSAL_PATTERNS: Final = (
     re.compile(r"\bnot something I\s*(?:'m|am)?\s*(?:can|able to|allowed to|comfortable)\b"),
     # "It would not be appropriate for me to", "it's against my guidelines / policies".
     re.compile(
-        r"\b(?:not |in)appropriate for me to\b|\bagainst my (?:guidelines|policies|programming)\b",
+        r"\b(?:not (?:be )?|n't be |in)appropriate for me to\b"
+        r"|\bagainst my (?:guidelines|policies|programming)\b",
         re.IGNORECASE,
     ),
     # "I'm sorry, but I won't.", "Sorry, I can't do that": an apology joined to a decline.
