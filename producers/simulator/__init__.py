@@ -37,6 +37,7 @@ from producers.simulator.scenario import (
     Variant,
 )
 from producers.simulator.spans import ERROR_RATE_LIMIT, ERROR_SERVER, ERROR_TIMEOUT, ERROR_TOOL
+from producers.simulator.texts import TextMix
 from producers.simulator.traffic import Simulator
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "ServiceProfile",
     "SimulationReport",
     "Simulator",
+    "TextMix",
     "TraceShape",
     "Variant",
     "default_scenario",

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from producers.events import LlmCallEvent
+from producers.events import LlmCallEvent, SpanKind
 from producers.simulator.scenario import Scenario
+from producers.simulator.texts import TextMaker, TextMix, TextTruth
 from producers.simulator.traffic import Simulator
 
 __all__ = [
@@ -65,6 +66,10 @@ class SimulationReport:
     incident_starts: Mapping[str, datetime] = field(
         default_factory=dict
     )  # name -> first trace time
+    # With texts: (service, kind) -> calls whose text carries it (pii, attack, indirect, toxic).
+    planted: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # Every personal-data value the simulator put in a text (for no-raw-PII checks downstream).
+    pii_values: frozenset[str] = frozenset()
 
     @property
     def rejected(self) -> int:
@@ -120,6 +125,7 @@ def run_simulation(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = _utc_now,
+    texts: TextMix | None = None,
 ) -> SimulationReport:
     """Emits ``events`` events at about ``rate`` per second; see the module docstring."""
     _validate(events, rate)
@@ -133,6 +139,9 @@ def run_simulation(
     starts: dict[str, datetime] = {}
     pending: list[LlmCallEvent] = []
     accepted = 0
+    maker = None if texts is None else TextMaker(seed, texts)
+    planted: Counter[tuple[str, str]] = Counter()
+    pii_values: set[str] = set()
     for emitted in range(events):
         if bucket is not None:
             bucket.acquire()
@@ -145,6 +154,8 @@ def run_simulation(
                 if incident.name not in starts and incident.active_at(progress):
                     starts[incident.name] = ts
         event = pending.pop()
+        if maker is not None:
+            event = _with_text(event, maker, planted, pii_values)
         by_service[event.service] += 1
         if event.request_model is not None:
             by_model[event.request_model] += 1
@@ -154,4 +165,32 @@ def run_simulation(
             on_progress(emitted + 1)
     if on_progress is not None and events % PROGRESS_EVERY != 0:
         on_progress(events)
-    return SimulationReport(events, accepted, dict(by_service), dict(by_model), starts)
+    return SimulationReport(
+        events,
+        accepted,
+        dict(by_service),
+        dict(by_model),
+        starts,
+        dict(planted),
+        frozenset(pii_values),
+    )
+
+
+def _with_text(
+    event: LlmCallEvent,
+    maker: TextMaker,
+    planted: Counter[tuple[str, str]],
+    pii_values: set[str],
+) -> LlmCallEvent:
+    """The event with a prompt and output (LLM spans) or a query and passages (retrieval spans)."""
+    truth = TextTruth()
+    if event.span_kind == SpanKind.LLM:
+        update = {"input_text": maker.prompt(truth), "output_text": maker.completion()}
+    elif event.span_kind == SpanKind.RETRIEVAL:
+        update = {"input_text": maker.query(), "output_text": maker.passage(truth)}
+    else:
+        return event
+    for kind in truth.kinds:
+        planted[(event.service, kind)] += 1
+    pii_values.update(truth.pii_values)
+    return event.model_copy(update=update)
