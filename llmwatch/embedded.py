@@ -23,6 +23,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from llmwatch.broker import TansuBroker
+from llmwatch.demo_guardrails import (
+    GuardrailRow,
+    read_guardrails,
+    start_analyzer,
+    wait_for_guardrails,
+)
 from llmwatch.processes import ChildProcess, build_sink
 from llmwatch.settings import Settings
 from streams.admin import ensure_topics
@@ -46,6 +52,8 @@ class DemoOptions:
     seed: int = 7
     bad_events: int = 25
     drain_timeout_s: float = 120.0
+    # Simulated prompts carry PII, attacks and toxic text, captured for analysis only (never stored).
+    texts: bool = True
 
 
 @dataclass(slots=True)
@@ -65,6 +73,10 @@ class DemoSummary:
     snapshot_errors: list[str] = field(default_factory=list)
     alerts: list[tuple[str, ...]] = field(default_factory=list)
     rate_limits: list[tuple[str, str, int, int]] = field(default_factory=list)
+    guardrails: list[GuardrailRow] = field(default_factory=list)
+    guardrails_drained: bool = False
+    planted: dict[tuple[str, str], int] = field(default_factory=dict)
+    pii_values: frozenset[str] = frozenset()
     elapsed_s: float = 0.0
     drained: bool = False
     dsn: str = ""
@@ -142,13 +154,14 @@ def _wait_until(done: Callable[[], bool], timeout_s: float, tick: Callable[[], N
 def _drive_traffic(
     settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary
 ) -> Any:
+    from producers.events import TextCapture
     from producers.sdk import Publisher
-    from producers.simulator import demo_scenario, run_simulation
+    from producers.simulator import TextMix, demo_scenario, run_simulation
 
     publisher = Publisher(
         settings.bootstrap,
         settings.layout.events,
-        text_capture=settings.text_capture,
+        text_capture=TextCapture.ANALYZE if options.texts else settings.text_capture,
         queue_max_bytes=settings.sdk_queue_max_bytes,
     )
     with _progress(console) as progress:
@@ -160,7 +173,10 @@ def _drive_traffic(
             seed=options.seed,
             scenario=demo_scenario(),
             on_progress=lambda n: progress.update(task, completed=n),
+            texts=TextMix() if options.texts else None,
         )
+    summary.planted = dict(report.planted)
+    summary.pii_values = report.pii_values
     for index in range(options.bad_events):
         publisher.emit(_bad_event(index))
     publisher.flush(30.0)
@@ -186,6 +202,18 @@ def _drain(sink: Any, options: DemoOptions, console: Console, summary: DemoSumma
             lambda: stored() >= target,
             options.drain_timeout_s,
             lambda: progress.update(task, completed=min(stored(), target)),
+        )
+
+
+def _drain_guardrails(
+    settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary
+) -> None:
+    with _progress(console) as progress:
+        task = progress.add_task("waiting for the text analysis", total=None)
+        summary.guardrails_drained = wait_for_guardrails(
+            settings,
+            options.drain_timeout_s,
+            lambda lag: progress.update(task, description=f"text analysis: {lag} records behind"),
         )
 
 
@@ -291,6 +319,8 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
             settings.log_dir / "worker.log",
         ).start()
         console.print(f"worker: pid {worker.pid}, log {settings.log_dir / 'worker.log'}")
+        analyzer = start_analyzer(settings, DEMO_SLO_FILE, DEMO_ALERT_INTERVAL_S)
+        console.print(f"text analysis: pid {analyzer.pid}, log {settings.log_dir / 'analyze.log'}")
         client = connect(settings.dsn)
         try:
             sink = build_sink(settings, client)
@@ -298,17 +328,24 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
             with _sink_thread(sink):
                 _drive_traffic(settings, options, console, summary)
                 _drain(sink, options, console, summary)
+                if options.texts:
+                    _drain_guardrails(settings, options, console, summary)
                 # One more evaluation and snapshot round, stored before the sink stops.
                 console.print("collecting the last alerts and snapshots...")
                 time.sleep(DEMO_SNAPSHOT_INTERVAL_S + DEMO_ALERT_INTERVAL_S + 1.0)
             worker.stop(WORKER_STOP_GRACE_S)
+            analyzer.stop(WORKER_STOP_GRACE_S)
             _read_summary(client, settings.database, started, summary)
+            summary.guardrails = read_guardrails(
+                client, settings.database, int(started.timestamp() * 1000)
+            )
             _read_alerts(
                 client, settings.database, {"since": int(started.timestamp() * 1000)}, summary
             )
             _write_snapshots(client, settings, started, summary)
         finally:
             worker.stop(WORKER_STOP_GRACE_S)
+            analyzer.stop(WORKER_STOP_GRACE_S)
             client.close()
     summary.elapsed_s = time.monotonic() - t0
     return summary

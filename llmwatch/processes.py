@@ -114,6 +114,7 @@ def run_analyzer(settings: Settings) -> int:
         session_timeout_ms=int(settings.session_timeout_s * 1000),
         max_record_bytes=settings.max_record_bytes,
         heartbeat_path=settings.heartbeat_path("analyze"),
+        alert_interval_s=settings.alert_interval_s,
     )
     stop = _stop_event_on_signals()
     TextConsumer(config, analyzer.analyze, guardrail_slos).run(stop)

@@ -17,6 +17,31 @@ def _counts_table(title: str, headers: tuple[str, ...], rows: list[tuple[object,
     return table
 
 
+def _guardrails_table(summary: DemoSummary) -> Table:
+    """Per service: texts analysed and flagged, and found / planted per kind of content."""
+
+    def planted(service: str, *kinds: str) -> int:
+        return sum(summary.planted.get((service, kind), 0) for kind in kinds)
+
+    rows: list[tuple[object, ...]] = [
+        (
+            service,
+            texts,
+            flagged,
+            f"{pii:,} / {planted(service, 'pii'):,}",
+            f"{injection:,} / {planted(service, 'attack', 'indirect'):,}",
+            f"{toxic:,} / {planted(service, 'toxic'):,}",
+        )
+        for service, texts, flagged, pii, injection, toxic, _leaks in summary.guardrails
+    ]
+    late = "" if summary.guardrails_drained else " [analysis still catching up]"
+    return _counts_table(
+        "guardrails per service (llm_guardrail_rollup_1m): found / planted by the simulator" + late,
+        ("service", "texts analysed", "flagged", "PII", "injection", "toxic"),
+        rows,
+    )
+
+
 def print_demo_summary(summary: DemoSummary, console: Console) -> None:
     overview = Table("", "count", title="llmwatch demo summary (read back from ClickHouse)")
     overview.add_row("events emitted", f"{summary.events_emitted:,}")
@@ -46,6 +71,8 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
                 list(summary.rate_limits),
             )
         )
+    if summary.guardrails:
+        console.print(_guardrails_table(summary))
     alerts = Table(title="alerts that fired")
     for header in ("SLO / watch", "rule", "severity", "now", "max burn"):
         alerts.add_column(header, overflow="fold")
