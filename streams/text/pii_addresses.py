@@ -67,24 +67,35 @@ _COMPOUND: Final = (
     r"straat|laan|plein|gracht|kade|dijk|singel|steeg|markt"
 )
 
-_ADDRESS: Final = re.compile(
+_NUMBER_FIRST: Final = re.compile(
+    r"\d(?<![\w\-/.]\d)(?:"
+    rf"(?:\d{{0,4}}[a-z]?,?\s)(?i:{_TYPE_FIRST_WORDS})\s(?:{_PARTICLES}\s)*{_TYPE_FIRST_NAME}"
+    rf"|\d{{0,5}}[A-Za-z]?\s(?:{_WORD}\s){{0,4}}{_SUFFIX}(?:\s[NSEW]{{1,2}}\b)?"
+    rf")(?:{_UNIT})?(?:{_LOCALITY})?"
+)
+_WORD_FIRST: Final = re.compile(
     r"(?<![\w\-/.])(?:"
-    rf"(?:\d{{1,5}}[a-z]?,?\s)(?i:{_TYPE_FIRST_WORDS})\s(?:{_PARTICLES}\s)*{_TYPE_FIRST_NAME}"
-    rf"|\d{{1,6}}[A-Za-z]?\s(?:{_WORD}\s){{0,4}}{_SUFFIX}(?:\s[NSEW]{{1,2}}\b)?"
-    rf"|(?i:{_TYPE_FIRST_WORDS})\s(?:{_PARTICLES}\s)*{_TYPE_FIRST_NAME},?\s\d{{1,5}}[a-z]?\b"
+    rf"(?i:{_TYPE_FIRST_WORDS})\s(?:{_PARTICLES}\s)*{_TYPE_FIRST_NAME},?\s\d{{1,5}}[a-z]?\b"
     rf"|[A-ZÄÖÜ][\wäöüß\-]*(?:[ ](?=[A-ZÄÖÜ]))?(?i:{_COMPOUND})\s\d{{1,4}}[a-z]?\b"
     rf")(?:{_UNIT})?(?:{_LOCALITY})?"
 )
-_ADDRESS_CUE: Final = re.compile(
-    r"(?i)\d|rue|via|viale|calle|rua|straße|strasse|straat|laan|weg\b|platz|piazza|avenida"
+# Lower-case words one of which a word-first address holds (a cheap test before its regex).
+_WORD_FIRST_HINTS: Final = (
+    *(w.rstrip("\\.") for w in _TYPE_FIRST_WORDS.split("|")),
+    *(w.rstrip("\\.") for w in _COMPOUND.split("|")),
 )
 
 
 def address_candidates(text: str) -> Iterator[Candidate]:
     """Street addresses in ``text`` (a house number and a street word are required)."""
-    if not _ADDRESS_CUE.search(text):
-        return
-    for m in _ADDRESS.finditer(text):
+    lowered = text.lower()
+    word_first = any(hint in lowered for hint in _WORD_FIRST_HINTS)
+    for pattern in (_NUMBER_FIRST, _WORD_FIRST) if word_first else (_NUMBER_FIRST,):
+        yield from _matches(pattern, text)
+
+
+def _matches(pattern: re.Pattern[str], text: str) -> Iterator[Candidate]:
+    for m in pattern.finditer(text):
         end = m.end()
         while end > m.start() and text[end - 1] in ",. ":
             end -= 1

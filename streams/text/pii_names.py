@@ -33,12 +33,13 @@ _UP: Final = (
     "A-ZÀ-ÖØ-ÞĀ-\u017f"  # Latin-1 and Latin Extended-A capitals (the latter range is mixed case)
 )
 _LO: Final = "a-zß-öø-ÿĀ-\u017f"
-_CAP_WORD: Final = (
-    rf"[{_UP}](?:[{_LO}]+|['\u2019][{_UP}{_LO}][{_LO}]+)(?:[{_UP}][{_LO}]+)?(?:-[{_UP}][{_LO}]+)?"
+_CAP_TAIL: Final = (
+    rf"(?:[{_LO}]+|['\u2019][{_UP}{_LO}][{_LO}]+)(?:[{_UP}][{_LO}]+)?(?:-[{_UP}][{_LO}]+)?"
 )
+_CAP_WORD: Final = rf"[{_UP}]{_CAP_TAIL}"
 _PARTICLE: Final = r"(?:van|von|de|der|den|del|della|di|da|du|dos|le|la|bin|al|ter|ten)"
 _RUN: Final = re.compile(
-    rf"(?<![\w@./\-]){_CAP_WORD}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_CAP_WORD}){{0,3}}(?![\w@\-]|\.\w)"
+    rf"[{_UP}](?<![\w@./\-][{_UP}]){_CAP_TAIL}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_CAP_WORD}){{0,3}}(?![\w@\-]|\.\w)"
 )
 _CUE_WINDOW: Final = 28
 _LOWER_WORD: Final = re.compile(rf"\b[{_LO}]+\b")

@@ -38,25 +38,31 @@ _CARD_CHECK: Final = CreditCardRecognizer()
 _IBAN_CHECK: Final = IbanRecognizer()
 _SSN_CHECK: Final = UsSsnRecognizer()
 
+# Patterns start with a character class and check the character before it with a 2-wide lookbehind:
+# a leading lookbehind would stop the regex engine from skipping ahead to possible first characters.
 _EMAIL: Final = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@"
+    r"[A-Za-z0-9](?<![A-Za-z0-9._%+\-][A-Za-z0-9])[A-Za-z0-9._%+\-]{0,63}@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
 # Issuer prefixes (Visa, Mastercard, Amex, Discover/UnionPay, JCB, Diners), 13-19 digits, one separator kind.
 _CARD: Final = re.compile(
-    r"(?<![\d\-.])(?<!\d )(?=(?:4|5[1-5]|2[2-7]|3[47]|6|35|3[068])\d)"
-    r"(?:\d{4}([ \-]?)\d{4}\1\d{4}\1\d{1,7}|\d{4}([ \-]?)\d{6}\2\d{5})(?![\d\-]|[ ]\d)"
+    r"[2-6](?<![\d\-.][2-6])(?<!\d [2-6])"
+    r"(?:\d{3}([ \-]?)\d{4}\1\d{4}\1\d{1,7}|\d{3}([ \-]?)\d{6}\2\d{5})(?![\d\-]|[ ]\d)"
 )
+_CARD_ISSUER: Final = re.compile(r"4|5[1-5]|2[2-7]|3[47]|6|35|3[068]")
 _IBAN: Final = re.compile(
-    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?"
+    r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?"
 )
-_SSN: Final = re.compile(r"(?<![\d\-.])(\d{3})([\- ])(\d{2})\2(\d{4})(?![\d\-]|\.\d)")
-_SSN_BARE: Final = re.compile(r"(?<![\d\-.])\d{9}(?![\d\-])")
+_SSN: Final = re.compile(r"(\d(?<![\d\-.]\d)\d{2})([\- ])(\d{2})\2(\d{4})(?![\d\-]|\.\d)")
+_SSN_BARE: Final = re.compile(r"\d(?<![\d\-.]\d)\d{8}(?![\d\-])")
 _SSN_CUE: Final = re.compile(r"(?i)\b(?:ssn|social security|social|ss#|ss no)\b")
 _IPV4: Final = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
     r"(?:/\d{1,2})?(?![\w]|\.\d)"
 )
+_IPV4_HINT: Final = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+_PHONE_HINT: Final = re.compile(r"\d[\d \-.()]{5,}\d")
+_BIRTH_HINTS: Final = ("dob", "d.o.b", "birth", "born", "geboren", "née", "né le", "nacimiento")
 _VERSION_CUE: Final = re.compile(
     r"(?i)\b(?:v|version|release|build|chrome|firefox|python|node|ubuntu|windows|ver\.?)\s*$"
 )
@@ -72,7 +78,7 @@ _PHONE: Final = re.compile(
     r"|\d{2,5}[ \-]\d{3,4}[ \-]\d{3,5}"
     r"|\d{3}\.\d{3}\.\d{3,4}"
     r"|0\d{2,4}[ \-]\d{5,8}"
-    r"|0\d{8,10})"
+    r"|\d{9,11})"
     r"(?![\w\-]|[ .]\d)"
 )
 _PHONE_REGIONS: Final = ("US", "GB", "DE", "FR", "ES", "IT", "NL")
@@ -103,7 +109,7 @@ def _emails(text: str) -> Iterator[Candidate]:
 
 def _cards(text: str) -> Iterator[Candidate]:
     for m in _CARD.finditer(text):
-        if _CARD_CHECK.validate_result(m.group()):
+        if _CARD_ISSUER.match(m.group()) and _CARD_CHECK.validate_result(m.group()):
             yield PiiType.CREDIT_CARD, m.start(), m.end(), 0.95
 
 
@@ -133,7 +139,7 @@ def _ssns(text: str) -> Iterator[Candidate]:
 
 
 def _ips(text: str) -> Iterator[Candidate]:
-    for m in _IPV4.finditer(text):
+    for m in _IPV4.finditer(text) if _IPV4_HINT.search(text) else ():
         if not _VERSION_CUE.search(text, max(0, m.start() - 12), m.start()):
             yield PiiType.IP_ADDRESS, m.start(), m.end(), 0.9
     if "::" in text or text.count(":") >= 7:
@@ -162,6 +168,8 @@ def _phone_possible(value: str) -> bool:
 
 
 def _phones(text: str) -> Iterator[Candidate]:
+    if not _PHONE_HINT.search(text):
+        return
     for m in _PHONE.finditer(text):
         value = m.group()
         bare = value.isdigit()
@@ -172,6 +180,9 @@ def _phones(text: str) -> Iterator[Candidate]:
 
 
 def _dates_of_birth(text: str) -> Iterator[Candidate]:
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _BIRTH_HINTS):
+        return
     for cue in _BIRTH_CUE.finditer(text):
         date = _DATE.search(text, cue.end(), cue.end() + _DOB_MAX_GAP + 30)
         if date and date.start() - cue.end() <= _DOB_MAX_GAP:
