@@ -31,6 +31,7 @@ from llmwatch.demo_guardrails import (
 )
 from llmwatch.processes import ChildProcess, build_sink
 from llmwatch.settings import Settings
+from producers.events import TextCapture
 from streams.admin import ensure_topics
 from streams.storage import CALLS_TABLE, DLQ_TABLE, ROLLUP_TABLE
 
@@ -52,8 +53,12 @@ class DemoOptions:
     seed: int = 7
     bad_events: int = 25
     drain_timeout_s: float = 120.0
-    # Simulated prompts carry PII, attacks and toxic text, captured for analysis only (never stored).
-    texts: bool = True
+    # Simulated prompts carry PII, attacks and toxic text, captured with this mode (None: no text).
+    # The default analyses them and stores none; "store" keeps them, redacted, in llm_texts.
+    text_capture: TextCapture | None = TextCapture.ANALYZE
+    # Share of LLM and retrieval calls with text: the detectors run at hundreds of texts/s on two
+    # cores, so the demo's burst carries text on a sample (all of it would take minutes to analyse).
+    text_share: float = 0.15
 
 
 @dataclass(slots=True)
@@ -154,14 +159,13 @@ def _wait_until(done: Callable[[], bool], timeout_s: float, tick: Callable[[], N
 def _drive_traffic(
     settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary
 ) -> Any:
-    from producers.events import TextCapture
     from producers.sdk import Publisher
     from producers.simulator import TextMix, demo_scenario, run_simulation
 
     publisher = Publisher(
         settings.bootstrap,
         settings.layout.events,
-        text_capture=TextCapture.ANALYZE if options.texts else settings.text_capture,
+        text_capture=options.text_capture or settings.text_capture,
         queue_max_bytes=settings.sdk_queue_max_bytes,
     )
     with _progress(console) as progress:
@@ -173,7 +177,7 @@ def _drive_traffic(
             seed=options.seed,
             scenario=demo_scenario(),
             on_progress=lambda n: progress.update(task, completed=n),
-            texts=TextMix() if options.texts else None,
+            texts=None if options.text_capture is None else TextMix(share=options.text_share),
         )
     summary.planted = dict(report.planted)
     summary.pii_values = report.pii_values
@@ -328,7 +332,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
             with _sink_thread(sink):
                 _drive_traffic(settings, options, console, summary)
                 _drain(sink, options, console, summary)
-                if options.texts:
+                if options.text_capture is not None:
                     _drain_guardrails(settings, options, console, summary)
                 # One more evaluation and snapshot round, stored before the sink stops.
                 console.print("collecting the last alerts and snapshots...")

@@ -183,13 +183,13 @@ def _with_text(
     pii_values: set[str],
 ) -> LlmCallEvent:
     """The event with a prompt and output (LLM spans) or a query and passages (retrieval spans)."""
+    if event.span_kind not in (SpanKind.LLM, SpanKind.RETRIEVAL) or not maker.carries_text():
+        return event
     truth = TextTruth()
     if event.span_kind == SpanKind.LLM:
         update = {"input_text": maker.prompt(truth), "output_text": maker.completion()}
-    elif event.span_kind == SpanKind.RETRIEVAL:
-        update = {"input_text": maker.query(), "output_text": maker.passage(truth)}
     else:
-        return event
+        update = {"input_text": maker.query(), "output_text": maker.passage(truth)}
     for kind in truth.kinds:
         planted[(event.service, kind)] += 1
     pii_values.update(truth.pii_values)

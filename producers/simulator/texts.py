@@ -91,15 +91,17 @@ _PASSAGES: Final = (
 
 @dataclass(frozen=True, slots=True)
 class TextMix:
-    """Share of calls (0..1) whose text carries each kind of content."""
+    """Share of LLM and retrieval calls (0..1) that carry text (``share``), and of those, the share
+    whose text carries each kind of content."""
 
+    share: float = 1.0
     pii: float = 0.08
     attack: float = 0.03
     indirect: float = 0.02  # of retrieval spans: an injection hidden in a retrieved passage
     toxic: float = 0.02
 
     def __post_init__(self) -> None:
-        for name in ("pii", "attack", "indirect", "toxic"):
+        for name in ("share", "pii", "attack", "indirect", "toxic"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"text mix {name} must be in [0, 1], got {value!r}")
@@ -154,6 +156,10 @@ class TextMaker:
             parts.append(rng.choice(_ATTACKS))
             truth.kinds.add("attack")
         return " ".join(parts)
+
+    def carries_text(self) -> bool:
+        """Whether the next call gets text (a ``share`` of calls do)."""
+        return self.mix.share >= 1.0 or self._rng.random() < self.mix.share
 
     def query(self) -> str:
         return f"search the knowledge base: {self._rng.choice(_TOPICS)}"
