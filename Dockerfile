@@ -23,7 +23,9 @@ RUN groupadd --system --gid 10001 llmwatch \
     && install -d -o llmwatch -g llmwatch -m 0750 /var/lib/llmwatch
 # Dependencies first: this layer is rebuilt only when the lock changes.
 COPY requirements/runtime.lock /tmp/runtime.lock
-RUN pip install --root-user-action=ignore --require-hashes -r /tmp/runtime.lock \
+# torch is locked to its CPU-only build, which PyTorch publishes on its own index (same file, same hash).
+RUN pip install --root-user-action=ignore --find-links https://download.pytorch.org/whl/cpu/torch/ \
+        --require-hashes -r /tmp/runtime.lock \
     && rm /tmp/runtime.lock
 # The SLO file and price-override example; compose mounts ./config over this to change SLOs live.
 COPY --from=build /src/config /etc/llmwatch

@@ -8,7 +8,11 @@ LOCK   := requirements/dev.lock
 # `make lock` regenerates the locks from pyproject.toml with uv (needs PyPI). Pins already in a lock are
 # kept unless pyproject.toml needs others; `make lock LOCK_ARGS=--upgrade` moves all to the newest.
 LOCK_TOOLS := $(VENV)/lock-tools
+# torch is locked to its CPU-only build (requirements/overrides.txt; no CUDA wheels), found in the
+# machine's wheel folder when it has one (see requirements/README.md for other machines).
+TORCH_WHEELS ?= /opt/wheels
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--override requirements/overrides.txt $(if $(wildcard $(TORCH_WHEELS)),--find-links $(TORCH_WHEELS)) \
 	--custom-compile-command "make lock" --quiet $(LOCK_ARGS)
 
 .PHONY: chaos install tools lock demo test lint typecheck unit integration bench dashboards clean
@@ -36,7 +40,7 @@ $(LOCK_TOOLS)/bin/uv: requirements/lock-tools.txt | $(BIN)/python
 # runtime.lock (the Docker image's) is constrained to dev.lock's pins: both install the same versions.
 lock: $(LOCK_TOOLS)/bin/uv
 	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o $(LOCK)
-	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) -c $(LOCK) \
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra text $(LOCK_FLAGS) -c $(LOCK) \
 		-o requirements/runtime.lock
 
 # Debian's docker-compose validates docker-compose.yml without a daemon (tests/unit/test_compose.py).
