@@ -12,8 +12,13 @@ and outputs (completions) and returns :class:`~streams.text.findings.ContentVerd
 - outputs only: refusals (``content_refusal``), URLs to hosts off the allow list (``content_urls``),
   and PII/secrets of the prompt echoed in the output (``content_echo``; spans come from the caller).
 
-Accuracy (dev set, ``bench/devsets/content.py``) and speed are measured by
-``.venv/bin/python -m bench.bench_content`` (results in ``bench/results/content.json``).
+Accuracy (dev half of ``bench/devsets/content.py``) and speed, measured by
+``.venv/bin/python -m bench.bench_content`` (``bench/results/content.json``): toxicity precision 1.0,
+recall 0.93, TPR 0.96 at FPR 1%, no hard negative flagged (it misses insults without profane words:
+"useless clown"); topics (threshold 0.42) precision 0.77-1.0, recall 0.72-0.91 per topic, 11% of
+near-topic benign texts flagged; refusals, unknown URLs, echoed PII 1.0/1.0 on templated outputs.
+Speed on 200-word texts, batch 64, 2 threads: profanity alone about 1,000 texts/s; with topics the
+encoder dominates at about 5-12 texts/s on this shared, loaded 2-core machine.
 
 What can block: the first call loads alt-profanity-check (about 2 s) and, when the policy has topics,
 the MiniLM encoder (about 1-3 s); after that :meth:`ContentFilter.check_batch` is CPU-bound (the

@@ -252,10 +252,10 @@ ODD_TEXTS = [
     "\ud800 lone surrogate",
     "🙂" * 500,
     "日本語のテキスト。危険な話題ではありません。",
-    "a" * 50_000,
-    "word " * 20_000,
+    "a" * 3_000,
+    "word " * 600,
     "http:// https://[::1/ www. .com/ a@b.c/ [x](",
-    "kill -9 " * 1000,
+    "kill -9 " * 100,
 ]
 
 
@@ -270,6 +270,12 @@ def test_never_raises_on_odd_input(content_filter: ContentFilter) -> None:
     )
     assert len(inputs) == len(outputs) == len(ODD_TEXTS)
     assert all(0.0 <= v.toxicity <= 1.0 for v in inputs + outputs)
+
+
+@pytest.mark.parametrize("huge", ["word " * 200_000, "x" * 1_000_000, "\n" * 100_000])
+def test_never_raises_on_huge_input_without_topics(huge: str) -> None:
+    verdict = ContentFilter(ContentPolicy()).check(huge, role="output", prompt=huge)
+    assert not verdict.toxic
 
 
 def test_batch_matches_single_checks(content_filter: ContentFilter) -> None:
