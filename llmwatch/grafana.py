@@ -24,6 +24,7 @@ DASHBOARD_NAMES: Final = {
     "cost": "llmwatch-cost",
     "slos": "llmwatch-slos",
     "pipeline": "llmwatch-pipeline",
+    "safety": "llmwatch-safety",
 }
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhd]))?$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
