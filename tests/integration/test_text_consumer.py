@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from producers.events import LlmCallEvent
 from producers.sdk import Publisher
@@ -47,16 +47,12 @@ def _events(clock: Clock) -> list[LlmCallEvent]:
     ]
 
 
-def _read_all(bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0) -> list[bytes]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest",
-            **QUIET,
-        }
-    )
-    consumer.subscribe([topic])
+def _read_all(
+    bootstrap: str, topic: str, partitions: int, expect: int, timeout_s: float = 60.0
+) -> list[bytes]:
+    """``expect`` records of ``topic`` from the start, read by assignment (no group join)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader", **QUIET})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     values: list[bytes] = []
     deadline = time.monotonic() + timeout_s
     try:
@@ -97,7 +93,9 @@ def test_text_records_become_guardrail_rows_and_commit_after_output(
     )
     assert (first.counts["texts"], first.counts["dead_letters"]) == (CALLS, 1)
 
-    records = _read_all(broker.bootstrap, layout.guardrails, first.counts["records"] - 1)
+    records = _read_all(
+        broker.bootstrap, layout.guardrails, layout.partitions, first.counts["records"] - 1
+    )
     tables: dict[str, list[dict[str, Any]]] = {}
     for value in records:
         for table, rows in decode_guardrails(value).items():
@@ -110,7 +108,9 @@ def test_text_records_become_guardrail_rows_and_commit_after_output(
     assert all(EMAIL not in row["input_text"] and "<EMAIL>" in row["input_text"] for row in stored)
     assert EMAIL.encode() not in b"".join(records)
 
-    (dead,) = [decode_dead_letter(v) for v in _read_all(broker.bootstrap, layout.dlq, 1)]
+    (dead,) = [
+        decode_dead_letter(v) for v in _read_all(broker.bootstrap, layout.dlq, layout.partitions, 1)
+    ]
     assert "text record" in dead.reason and dead.payload_size == 0
     partitions = [(layout.texts, p) for p in range(layout.partitions)]
     offsets = committed(broker.bootstrap, "analyze-a", partitions).values()
@@ -122,7 +122,7 @@ def test_text_records_become_guardrail_rows_and_commit_after_output(
         analyzer,
         lambda c: c.counts["texts"] >= CALLS and c.counts["dead_letters"],
     )
-    replayed = _read_all(broker.bootstrap, layout.guardrails, 2 * len(records))
+    replayed = _read_all(broker.bootstrap, layout.guardrails, layout.partitions, 2 * len(records))
     assert again.counts["texts"] == CALLS
     assert set(Counter(replayed).values()) == {2}  # every record twice, byte for byte
     assert all(orjson.loads(v)["kind"] == "guardrails" for v in replayed)
