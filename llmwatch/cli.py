@@ -382,7 +382,7 @@ def dashboards_push(
 @app.command()
 def snapshot(
     dashboard: Annotated[
-        str, typer.Option(help="overview, cost, slos or pipeline (or a dashboard uid).")
+        str, typer.Option(help="overview, cost, slos, pipeline or safety (or a dashboard uid).")
     ] = "overview",
     from_: Annotated[
         str, typer.Option("--from", help="Start: ISO time or now-<N>[smhd], e.g. now-1h.")

@@ -34,7 +34,7 @@ from streams.analytics.rollups import (
 )
 from streams.ingest.records import CALL_FIELDS, DLQ_FIELDS
 from streams.ingest.validate import SourcePosition, ingest_record
-from tests.unit.dashboards import seed_slo
+from tests.unit.dashboards import seed_guardrails, seed_slo
 
 __all__ = ["EVENTS", "RANGE", "SEED", "Seeded", "seed_database"]
 
@@ -234,4 +234,5 @@ def seed_database(client: Client, end: datetime, database: str = "llmwatch") -> 
         client, database, "llm_top_users", _top_users(calls, end)
     )
     seeded.counts.update(seed_slo.seed_slo_tables(client, database, calls, start, end))
+    seeded.counts.update(seed_guardrails.seed_guardrail_tables(client, database, start, end))
     return seeded

@@ -57,7 +57,7 @@ def test_default_file_loads_and_covers_the_simulator_services() -> None:
     types = {slo.sli.type for slo in slo_file.slos}
     tenants = {slo.selector.tenant for slo in slo_file.slos if slo.sli.type == "cost"}
     assert services >= SIMULATOR_SERVICES
-    assert types == {"latency", "availability", "ttft", "cost"}
+    assert types == {"latency", "availability", "ttft", "cost", "guardrail"}
     assert tenants - {None}, "one cost budget per tenant"
     assert all(slo.burn_rules for slo in slo_file.slos)
 
