@@ -457,6 +457,54 @@ _RULES_TABLE: Final[tuple[_Rule, ...]] = (
         ),
     ),
     (
+        "own_rules_request",
+        PROMPT_EXTRACTION,
+        0.6,
+        ("your ",),
+        re.compile(
+            r"\b(?:repeat|recite|quote|print|show|paste|spell\s+out|translate|dump|write\s+out|output|summari[sz]e|"
+            r"tell\s+me|what\s+(?:does|do|is|are))\b[^.\n?]{0,30}?\byour\s+(?:(?:hidden|secret|confidential|real|"
+            r"initial|original|exact|full|first)\s+)*(?:instructions|rules|guidelines|preamble|configuration|"
+            r"developer\s+message|context\s+window|persona\s+prompt)\b",
+            _I,
+        ),
+    ),
+    (
+        "tool_call_relay",
+        CODE_RELAY,
+        0.4,
+        ("tool", "function", "shell", "terminal"),
+        re.compile(
+            r"\b(?:call|invoke|use|using|open)\s+(?:the|a|your)\s+[\w-]+(?:\s+[\w-]+)?\s+(?:tool|function|shell|"
+            r"terminal)\b[^.\n]{0,80}?(?:\b(?:delete|drop|truncate|grant|overwrite|rm|chmod|push\s+--force|"
+            r"curl|wget|fetch|cookie|authorized_keys|passwd|execute|run)\b|`)",
+            _I,
+        ),
+    ),
+    (
+        "address_the_agent",
+        INDIRECT_INJECTION,
+        0.45,
+        ("assistant", "model", "agent", "chatbot", "llm", "ai"),
+        re.compile(
+            rf"(?:^|[.!?]\s+|\n|\])\s*(?:hey\s+|dear\s+|to\s+(?:any|the|all)\s+(?:automated\s+)?)?{_AI}s?\s*[:,]\s+"
+            r"(?:the\s+user|you|do|don'?t|please|ignore|respond|reply|say|tell|quietly|mark|approve|issue|"
+            r"forward|delete)",
+            _I | re.MULTILINE,
+        ),
+    ),
+    (
+        "send_to_url",
+        EXFILTRATION,
+        0.45,
+        ("http", "@"),
+        re.compile(
+            r"\b(?:send|post|upload|forward|transmit|email|e-mail|mail)\b[^.\n]{0,80}?\bto\s+(?:the\s+webhook\s+at\s+)?"
+            r"(?:https?://\S+|[\w.+-]+@[\w-]+\.\w+)|https?://[^\s)\"']+[?&][\w-]+=(?=\s|$|\))",
+            _I | re.MULTILINE,
+        ),
+    ),
+    (
         "shouted_directive",
         INSTRUCTION_OVERRIDE,
         0.15,
@@ -473,9 +521,19 @@ _OBFUSCATION_WEIGHTS: Final = {
     "leetspeak": 0.1,
 }
 _DENSITY_WEIGHT: Final = 0.2
+# Text that talks about attacks (security articles, detectors, red-team reports) quotes their phrases:
+# its score is scaled down by this factor (the learned model still sees the text).
+_META_DISCUSSION = re.compile(
+    r"\b(?:prompt\s+injection|jailbreak(?:s|ing)?\b|red\s+team|phrases?\s+like|payloads?|regex|detects?|"
+    r"attackers?|security\s+(?:training|bulletin|newsletter|article))",
+    _I,
+)
+_META_DISCOUNT: Final = 0.6
 _DENSITY_MIN_DIRECTIVES: Final = 4
 SIGNAL_NAMES: Final = (
-    tuple(r[0] for r in _RULES_TABLE) + tuple(_OBFUSCATION_WEIGHTS) + ("instruction_density",)
+    tuple(r[0] for r in _RULES_TABLE)
+    + tuple(_OBFUSCATION_WEIGHTS)
+    + ("instruction_density", "meta_discussion")
 )
 
 _ZERO_WIDTH = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\u00ad]")
@@ -598,7 +656,12 @@ def _scan(text: str) -> PatternSignals:
             hits.update({n: (c, w) for n, c, w in new})
     if len(_DIRECTIVE.findall(cleaned)) >= _DENSITY_MIN_DIRECTIVES:
         hits["instruction_density"] = (INSTRUCTION_OVERRIDE, _DENSITY_WEIGHT)
-    return _combine(hits)
+    result = _combine(hits)
+    if result.signals and _META_DISCUSSION.search(cleaned):
+        return PatternSignals(
+            result.score * _META_DISCOUNT, result.category, (*result.signals, "meta_discussion")
+        )
+    return result
 
 
 def injection_signals(text: str) -> PatternSignals:
