@@ -73,8 +73,12 @@ class _Sources:
     """The mimesis providers for every locale used, seeded once per devset."""
 
     def __init__(self, seed: int) -> None:
-        self.person = {loc: Person(loc, seed=seed + i) for i, loc in enumerate(set(_LOCALES))}
-        self.address = {loc: Address(loc, seed=seed + i) for i, loc in enumerate(set(_LOCALES))}
+        self.person = {
+            loc: Person(loc, seed=seed + i) for i, loc in enumerate(dict.fromkeys(_LOCALES))
+        }
+        self.address = {
+            loc: Address(loc, seed=seed + i) for i, loc in enumerate(dict.fromkeys(_LOCALES))
+        }
         self.finance = Finance(Locale.EN, seed=seed)
 
 

@@ -25,6 +25,7 @@ that fails on some odd input is skipped for that text (logged), so ``detect`` ne
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Literal
@@ -48,14 +49,17 @@ _Finder = Callable[[str], Iterable[Candidate]]
 def resolve_overlaps(candidates: Iterable[Candidate]) -> list[PiiSpan]:
     """Non-overlapping spans sorted by start: higher score first, then the longer span."""
     ranked = sorted(candidates, key=lambda c: (-c[3], -(c[2] - c[1]), c[1]))
-    taken: list[tuple[int, int]] = []
-    kept: list[PiiSpan] = []
+    starts: list[int] = []  # of the kept spans, sorted; kept spans never overlap
+    ends: list[int] = []
+    kept: dict[int, PiiSpan] = {}
     for kind, start, end, score in ranked:
-        if start >= end or any(start < e and s < end for s, e in taken):
+        i = bisect.bisect_right(starts, start)
+        if start >= end or (i > 0 and ends[i - 1] > start) or (i < len(starts) and starts[i] < end):
             continue
-        taken.append((start, end))
-        kept.append(PiiSpan(kind, start, end, score))
-    return sorted(kept, key=lambda s: s.start)
+        starts.insert(i, start)
+        ends.insert(i, end)
+        kept[start] = PiiSpan(kind, start, end, score)
+    return [kept[s] for s in starts]
 
 
 class PiiDetector:

@@ -57,14 +57,14 @@ _LOCALITY: Final = (
     rf"|,\s{_TOWN}\s\d{{4,5}}(?:-\d{{3}})?)"  # , Martigues 17432
 )
 _TYPE_FIRST_WORDS: Final = (
-    "rue|avenue|av\\.|boulevard|bd|place|parc|square|cour|promenade|prom\\.|chemin|allée|impasse|quai|cours|via|viale|piazza|piazzale|"
-    "corso|vicolo|largo|calle|carretera|ronda|avenida|avda\\.|paseo|plaza|camino|carrer|rua|travessa|alameda|praça"
+    "rue|avenue|av\\.|boulevard|bd|place|parc|square|cour|promenade|prom\\.|venelle|chemin|allée|impasse|quai|cours|via|viale|piazza|piazzale|"
+    "corso|vicolo|largo|calle|carretera|ronda|avenida|avda\\.|paseo|plaza|camino|carrer|rua|rúa|laan|travessa|alameda|praça"
 )
 _PARTICLES: Final = r"(?:de|del|della|degli|dei|delle|di|da|do|dos|das|du|des|la|le|les|l'|d'|e|y)"
 _TYPE_FIRST_NAME: Final = rf"{_CAP}(?:\s(?:{_PARTICLES}\s)*{_CAP}){{0,3}}"
 _COMPOUND: Final = (
     r"straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|chaussee|steig|"
-    r"straat|laan|plein|gracht|kade|dijk|singel|steeg|markt"
+    r"pfad|straat|laan|plein|gracht|kade|dijk|singel|steeg|markt|hof"
 )
 
 _NUMBER_FIRST: Final = re.compile(

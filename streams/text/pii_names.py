@@ -39,7 +39,8 @@ _CAP_TAIL: Final = (
 _CAP_WORD: Final = rf"[{_UP}]{_CAP_TAIL}"
 _PARTICLE: Final = r"(?:van|von|de|der|den|del|della|di|da|du|dos|le|la|bin|al|ter|ten)"
 _RUN: Final = re.compile(
-    rf"[{_UP}](?<![\w@./\-][{_UP}]){_CAP_TAIL}(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_CAP_WORD}){{0,3}}(?![\w@\-]|\.\w)"
+    rf"[{_UP}](?<![\w@./\-][{_UP}]){_CAP_TAIL}"
+    rf"(?:[ ](?:{_PARTICLE}[ ]){{0,2}}{_CAP_WORD}){{0,3}}(?![\w@\-]|\.\w)"
 )
 _CUE_WINDOW: Final = 28
 _LOWER_WORD: Final = re.compile(rf"\b[{_LO}]+\b")

@@ -41,7 +41,7 @@ _SSN_CHECK: Final = UsSsnRecognizer()
 # Patterns start with a character class and check the character before it with a 2-wide lookbehind:
 # a leading lookbehind would stop the regex engine from skipping ahead to possible first characters.
 _EMAIL: Final = re.compile(
-    r"[A-Za-z0-9](?<![A-Za-z0-9._%+\-][A-Za-z0-9])[A-Za-z0-9._%+\-]{0,63}@"
+    r"[^\W_](?<![\w.%+\-][^\W_])[\w.%+\-]{0,63}@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
 # Issuer prefixes (Visa, Mastercard, Amex, Discover/UnionPay, JCB, Diners), 13-19 digits, one separator kind.
