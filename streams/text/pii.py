@@ -17,7 +17,12 @@ How: patterns with checksum validators (``pii_patterns``: Presidio's Luhn/IBAN/S
 - ``"none"``: no PERSON.
 
 Accuracy and speed are measured by ``.venv/bin/python -m bench.bench_pii`` on the development set of
-``bench.devsets.pii`` (written to ``bench/results/pii.json``; figures in the bench's docstring).
+``bench.devsets.pii`` (written to ``bench/results/pii.json``). With the default ``names="gazetteer"``:
+precision 0.99 and recall 0.98 over all types (PERSON 0.977/0.968, STREET_ADDRESS 0.986/0.907, PHONE
+1.0/0.952, every other type >= 0.99/1.0), no near-miss flagged (order numbers, UUIDs, hashes, versions,
+Luhn-failing numbers, bad IBANs, placeholder keys), ~1,300 texts/s of ~200 words on one core of a
+shared machine (~0.75 ms each). spaCy NER did far worse on names (P 0.23, R 0.67) at ~22 texts/s, so it
+is only an option. A 1 MB text takes ~1.5 s.
 Nothing here does I/O after construction except reading the name lists once and, for ``"spacy"`` and
 ``"hybrid"``, loading the spaCy model once; every regex is linear in the text's length. A finder
 that fails on some odd input is skipped for that text (logged), so ``detect`` never raises on a str.

@@ -46,15 +46,15 @@ _EMAIL: Final = re.compile(
 )
 # Issuer prefixes (Visa, Mastercard, Amex, Discover/UnionPay, JCB, Diners), 13-19 digits, one separator kind.
 _CARD: Final = re.compile(
-    r"[2-6](?<![\d\-.][2-6])(?<!\d [2-6])"
-    r"(?:\d{3}([ \-]?)\d{4}\1\d{4}\1\d{1,7}|\d{3}([ \-]?)\d{6}\2\d{5})(?![\d\-]|[ ]\d)"
+    r"[2-6](?<![\w\-.][2-6])(?<!\d [2-6])"
+    r"(?:\d{3}([ \-]?)\d{4}\1\d{4}\1\d{1,7}|\d{3}([ \-]?)\d{6}\2\d{5})(?![\w\-]|[ ]\d)"
 )
 _CARD_ISSUER: Final = re.compile(r"4|5[1-5]|2[2-7]|3[47]|6|35|3[068]")
 _IBAN: Final = re.compile(
     r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?"
 )
-_SSN: Final = re.compile(r"(\d(?<![\d\-.]\d)\d{2})([\- ])(\d{2})\2(\d{4})(?![\d\-]|\.\d)")
-_SSN_BARE: Final = re.compile(r"\d(?<![\d\-.]\d)\d{8}(?![\d\-])")
+_SSN: Final = re.compile(r"(\d(?<![\w\-.]\d)\d{2})([\- ])(\d{2})\2(\d{4})(?![\d\-]|\.\d)")
+_SSN_BARE: Final = re.compile(r"\d(?<![\w\-.]\d)\d{8}(?![\w\-])")
 _SSN_CUE: Final = re.compile(r"(?i)\b(?:ssn|social security|social|ss#|ss no)\b")
 _IPV4: Final = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"

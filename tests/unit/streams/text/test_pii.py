@@ -100,6 +100,8 @@ def test_pem_block_is_one_secret(detector: PiiDetector) -> None:
         "Order ORD-2024-118734 has not shipped.",
         "Request id 3f2b8c1e-9a4d-4e5f-8b6a-1c2d3e4f5a6b failed.",
         "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "checksum 79b80ec258a8eea86f44327028321508e066c699eb3267db2393dd7045b3b950",
+        "The account CH6856540838388725862 was rejected.",
         "We upgraded to version 3.0.9.4 yesterday.",
         "Chrome 120.0.6099.109 shows a blank page.",
         "Reference 4111 1111 1111 1112 on the invoice.",
