@@ -58,7 +58,12 @@ def read_lock(path: Path) -> Lock:
 def project() -> dict[str, list[str]]:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = data["optional-dependencies"]
-    return {"runtime": data["dependencies"], "text": extras["text"], "dev": extras["dev"]}
+    return {
+        "runtime": data["dependencies"],
+        "text": extras["text"],
+        "ner": extras["ner"],
+        "dev": extras["dev"],
+    }
 
 
 def _requirements(*groups: str) -> list[str]:
@@ -80,7 +85,7 @@ def test_every_pin_has_its_hashes(path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("path", "requirement"),
-    [(DEV_LOCK, r) for r in _requirements("runtime", "text", "dev")]
+    [(DEV_LOCK, r) for r in _requirements("runtime", "text", "ner", "dev")]
     + [(RUNTIME_LOCK, r) for r in _requirements("runtime", "text")],
     ids=lambda v: v.name if isinstance(v, Path) else v,
 )
