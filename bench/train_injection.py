@@ -51,8 +51,9 @@ __all__ = ["main"]
 DATA_DIR: Final = Path(__file__).parents[1] / "streams" / "text" / "data" / "injection"
 SEED: Final = 0
 FOLDS: Final = 5
-TARGET_TRAIN_FPR: Final = 0.005
+TARGET_TRAIN_FPR: Final = 0.02
 CASCADE_MISS: Final = 0.01
+MAX_THRESHOLD: Final = 0.999
 CHEAP_C: Final = 4.0
 FULL_C: Final = 1.0
 CATEGORY_C: Final = 4.0
@@ -155,7 +156,7 @@ def _flag_threshold(scores: dict[int, float], examples: list[LabelledPrompt]) ->
     negatives = np.array([s for i, s in scores.items() if examples[i].label == 0])
     allowed = int(TARGET_TRAIN_FPR * len(negatives))
     ranked = np.sort(negatives)[::-1]
-    return float(min(0.95, max(0.5, ranked[allowed] + 1e-4)))
+    return float(min(MAX_THRESHOLD, max(0.5, ranked[allowed] + 1e-4)))
 
 
 def _report_out_of_fold(

@@ -9,9 +9,10 @@ is scored by a cascade:
 2. chunks whose cheap score falls inside the trained uncertainty band are embedded with the bundled MiniLM
    encoder and re-scored by the full head (embedding + signals + cheap logit).
 
+A chunk whose pattern-layer score reaches ``PATTERN_FLAG_SCORE`` is lifted to at least the flag threshold.
 The text's score is the maximum over its chunks; ``start``/``end`` locate the worst chunk. ``flagged`` is
-``score >= threshold(source)``; the thresholds come from ``data/injection/heads.json`` (trained for a
-false-positive rate of at most 0.5% on the train split's out-of-fold scores) and can be overridden per
+``score >= threshold(source)``; the thresholds come from ``data/injection/heads.json`` (set for a
+false-positive rate of at most 2% on the train split's out-of-fold scores) and can be overridden per
 source (``prompt``, ``retrieval``, ``tool``, ``output``). ``category`` is the category head's family for
 the worst chunk (instruction overrides, role-play and extraction found in retrieved or tool text are
 reported as ``indirect_injection``), or the pattern layer's when the text is not flagged.
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 DATA_DIR: Final = Path(__file__).parent / "data" / "injection"
 SOURCES: Final = ("prompt", "retrieval", "tool", "output")
 ENCODER_TOKENS: Final = 128
+# A chunk whose pattern-layer score reaches this is flagged whatever the learned heads say (strong rules
+# such as ``ignore_previous`` are precise on the dev set: FPR 1.8% at 0.5 for the layer alone).
+PATTERN_FLAG_SCORE: Final = 0.85
 # Families that, found in retrieved or tool text, are reported as indirect injection.
 _INDIRECT_WHEN_EMBEDDED: Final = frozenset(
     {"instruction_override", "roleplay_jailbreak", "prompt_extraction"}
@@ -221,9 +225,20 @@ class InjectionDetector:
             return "indirect_injection"
         return family
 
+    def _pattern_floor(self, scored: _Scored) -> None:
+        """Lift chunks with a strong pattern score to at least the flag threshold, keeping the order."""
+        threshold = self._heads.flag_threshold
+        pattern = np.array([s.score for s in scored.signals], dtype=np.float64)
+        strong = pattern >= PATTERN_FLAG_SCORE
+        lifted = threshold + (1.0 - threshold) * (pattern - PATTERN_FLAG_SCORE) / (
+            1.0 - PATTERN_FLAG_SCORE
+        )
+        scored.score[strong] = np.maximum(scored.score[strong], lifted[strong])
+
     def _score(self, texts: list[str], sources: list[str]) -> list[InjectionVerdict]:
         scored = self._cheap(texts)
         self._refine(texts, scored)
+        self._pattern_floor(scored)
         worst: dict[int, int] = {}
         for chunk, owner in enumerate(scored.owners):
             if owner not in worst or scored.score[chunk] > scored.score[worst[owner]]:
