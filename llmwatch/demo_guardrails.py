@@ -41,6 +41,8 @@ def start_analyzer(settings: Settings, slo_file: Path, alert_interval_s: float) 
             "LLMWATCH_DATA_DIR": str(settings.data_dir),
             "LLMWATCH_SLO_FILE": str(slo_file),
             "LLMWATCH_ALERT_INTERVAL_S": str(alert_interval_s),
+            # The demo's burst must be analysed within the run: the fast injection detector.
+            "LLMWATCH_ANALYZE_INJECTION_ENCODER": "false",
         },
         settings.log_dir / "analyze.log",
     ).start()

@@ -101,7 +101,10 @@ def run_analyzer(settings: Settings) -> int:
     from streams.text.consumer import AnalyzerConfig, TextConsumer
     from streams.text.detectors import build_analyzer, load_guardrails_file
 
-    analyzer = build_analyzer(load_guardrails_file(settings.guardrails_file))
+    analyzer = build_analyzer(
+        load_guardrails_file(settings.guardrails_file),
+        injection_encoder=settings.analyze_injection_encoder,
+    )
     guardrail_slos = None
     if settings.slo_file.exists():
         _call_slos, guardrail_slos = load_slo_file(settings.slo_file).split_guardrails()

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     analyze_batch_records: int = Field(
         default=32, ge=1, description="Texts-topic records the text analysis takes per poll."
     )
+    analyze_injection_encoder: bool = Field(
+        default=True,
+        description="Text analysis: the injection detector's MiniLM stage (off: faster, less accurate).",
+    )
     guardrails_file: Path | None = Field(
         default=None,
         description="YAML guardrail policy (banned topics, allowed URL domains); defaults if unset.",

@@ -98,8 +98,9 @@ class PiiSpan:
 class InjectionVerdict:
     """Prompt injection or jailbreak: a score in [0, 1], and whether it passed the threshold.
 
-    ``category`` is the strongest attack family seen (e.g. ``instruction_override``, ``roleplay``,
-    ``prompt_extraction``, ``exfiltration``, ``code_relay``), or None; ``start``/``end`` locate the
+    ``category`` is the strongest attack family seen (``instruction_override``,
+    ``roleplay_jailbreak``, ``prompt_extraction``, ``indirect_injection``, ``exfiltration``,
+    ``code_relay``), or None; ``start``/``end`` locate the
     highest-scoring chunk of a long text."""
 
     score: float
