@@ -62,7 +62,17 @@ def test_cli_reads_a_file_and_keeps_bad_lines_aligned(tmp_path: Path) -> None:
     )
     target = tmp_path / "out.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "llmwatch", "guard", "scan", "--input", str(source), "-o", str(target)],
+        [
+            sys.executable,
+            "-m",
+            "llmwatch",
+            "guard",
+            "scan",
+            "--input",
+            str(source),
+            "-o",
+            str(target),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
