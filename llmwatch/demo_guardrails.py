@@ -87,13 +87,14 @@ def wait_for_guardrails(settings: Settings, timeout_s: float, tick: Callable[[in
 
 
 def read_guardrails(client: Any, database: str, since_ms: int) -> list[GuardrailRow]:
-    """Guardrail counts per service since ``since_ms``, most flagged first."""
+    """Guardrail counts per service of rows stored since ``since_ms``, most flagged first."""
     query = (
         "SELECT service, sum(texts), sum(flagged_texts), sum(flagged['pii']), "
         "sum(flagged['prompt_injection']) + sum(flagged['jailbreak']), sum(flagged['toxicity']), "
         "sum(flagged['data_leak']) "
         f"FROM {database}.{GUARDRAIL_ROLLUP_TABLE} FINAL "
-        "WHERE window_start >= toStartOfMinute(fromUnixTimestamp64Milli({since:Int64})) "
+        # By arrival, not event time: simulated calls may start before the demo did.
+        "WHERE ingested_at >= fromUnixTimestamp64Milli({since:Int64}) "
         "GROUP BY service ORDER BY sum(flagged_texts) DESC"
     )
     rows = client.query(query, parameters={"since": since_ms}).result_rows
