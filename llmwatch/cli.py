@@ -231,15 +231,15 @@ def migrate(dsn: DsnOpt = None, data_dir: DataDirOpt = None) -> None:
 
 @app.command()
 def healthcheck(
-    process: Annotated[str, typer.Argument(help="worker or sink")],
+    process: Annotated[str, typer.Argument(help="worker, sink or analyze")],
     max_age_s: Annotated[float, typer.Option(help="Oldest acceptable heartbeat.")] = 30.0,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Exit 0 if the process's heartbeat is fresh (for container healthchecks)."""
     from llmwatch.processes import heartbeat_age_s
 
-    if process not in {"worker", "sink"}:
-        err_console.print(f"unknown process {process!r}; expected 'worker' or 'sink'")
+    if process not in {"worker", "sink", "analyze"}:
+        err_console.print(f"unknown process {process!r}; expected 'worker', 'sink' or 'analyze'")
         raise typer.Exit(2)
     settings = _settings(data_dir=data_dir)
     age = heartbeat_age_s(settings.heartbeat_path(process))

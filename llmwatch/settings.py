@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         default="llmwatch-analyze", description="Consumer group of the text-analysis consumer."
     )
     analyze_batch_records: int = Field(
-        default=32, ge=1, description="Texts-topic records the text analysis takes per poll."
+        default=4, ge=1, description="Texts-topic records the text analysis takes per poll."
     )
     analyze_injection_encoder: bool = Field(
         default=True,

@@ -52,7 +52,10 @@ __all__ = ["DEFAULT_GROUP", "AnalyzerConfig", "TextConsumer", "decode_texts", "s
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP: Final = "llmwatch-analyze"
-DEFAULT_BATCH_MAX_RECORDS: Final = 32
+# A texts record holds up to 500 calls' texts; at the encoder's ~15 texts/s four records take minutes.
+DEFAULT_BATCH_MAX_RECORDS: Final = 4
+# librdkafka leaves the group if consume() is not called for this long: a poll's analysis must fit.
+MAX_POLL_INTERVAL_MS: Final = 900_000
 POLL_TIMEOUT_S: Final = 0.5
 FLUSH_TIMEOUT_S: Final = 30.0
 RETRY_BACKOFF_S: Final = (0.5, 1.0, 2.0, 5.0)
@@ -174,8 +177,8 @@ class TextConsumer:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": self.config.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.config.session_timeout_ms // 3),
-            # Analysis of one poll can take seconds: allow it well past the default.
-            "max.poll.interval.ms": max(300_000, self.config.session_timeout_ms * 2),
+            # Analysis of one poll can take minutes with the encoder (see DEFAULT_BATCH_MAX_RECORDS).
+            "max.poll.interval.ms": MAX_POLL_INTERVAL_MS,
             **self.config.consumer_overrides,
         }
 
@@ -219,11 +222,12 @@ class TextConsumer:
         """Analyse one poll's records and publish their outputs until the broker has them all."""
         now = self._clock()
         decoded = [decode_texts(m.value(), _position(m), now) for m in messages]
-        records = [r for d in decoded for r in d.records]
-        analyses = iter(self._analyze(records))
         outputs: list[Output] = []
         for part in decoded:
-            mine = [next(analyses) for _ in part.records]
+            # One source record at a time (up to 500 calls), beating in between: a long poll stays
+            # visible to the health check.
+            mine = self._analyze(part.records) if part.records else []
+            self._beat()
             outputs += self._outputs(part, mine)
             if self._evaluator is not None:
                 self._evaluator.observe_many(slo_row(a) for a in mine)
