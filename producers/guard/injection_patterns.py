@@ -72,6 +72,11 @@ _DIRECTIVE = re.compile(
     IGNORECASE,
 )
 _STRONG_RULES: Final = tuple(rule for rule in RULES_TABLE if rule[2] >= 0.45)
+# Common English words (and attack words) as they read after ROT13: a reason to scan a ROT13 reading.
+_ROT13_HINT = re.compile(
+    r"\b(?:gur|naq|lbh|lbhe|vtaber|cerivbhf|vafgehpgvbaf|flfgrz|cebzcg|ehyrf|cnffjbeq|fubj)\b",
+    re.IGNORECASE,
+)
 _NON_LATIN_LETTER = re.compile("[\u0370-\u04ff]")
 
 
@@ -101,12 +106,29 @@ def _normalise(text: str) -> tuple[str, list[str]]:
     return cleaned, seen
 
 
+def _trigger_index(rules: tuple[Rule, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Each distinct trigger string with the positions of the rules it gates (checked once per text)."""
+    index: dict[str, list[int]] = {}
+    for position, rule in enumerate(rules):
+        for trigger in rule[3]:
+            index.setdefault(trigger, []).append(position)
+    return tuple((trigger, tuple(positions)) for trigger, positions in index.items())
+
+
+_TRIGGERS: Final = {rules: _trigger_index(rules) for rules in (RULES_TABLE, _STRONG_RULES)}
+
+
 def _match(text: str, rules: tuple[Rule, ...] = RULES_TABLE) -> list[tuple[str, str, float]]:
-    """(name, category, weight) of each rule whose triggers and pattern are in ``text``."""
+    """(name, category, weight) of each rule whose triggers and pattern are in ``text``, in table order."""
     gate = " ".join(text.lower().split())
+    gated: set[int] = set()
+    for trigger, positions in _TRIGGERS[rules]:
+        if trigger in gate:
+            gated.update(positions)
     hits = []
-    for name, category, weight, triggers, pattern in rules:
-        if any(trigger in gate for trigger in triggers) and pattern.search(text):
+    for position in sorted(gated):
+        name, category, weight, _triggers, pattern = rules[position]
+        if pattern.search(text):
             hits.append((name, category, weight))
     return hits
 
@@ -141,7 +163,8 @@ def _decode_blobs(text: str) -> list[tuple[str, str]]:
 def _alternate_readings(text: str) -> list[tuple[str, str]]:
     """Readings of an obfuscated text to scan again: decoded blobs, ROT13, leetspeak."""
     readings = _decode_blobs(text)
-    readings.append(("rot13", codecs.decode(text, "rot13")))
+    if _ROT13_HINT.search(text):  # ROT13-encoded English has these words; plain text does not
+        readings.append(("rot13", codecs.decode(text, "rot13")))
     if _LEET_HINT.search(text):
         readings.append(("leetspeak", text.translate(_LEET_MAP)))
     return readings
