@@ -28,21 +28,23 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
-from producers.guard.injection_rules import (
+from producers.guard.injection_families import (
     CATEGORIES,
-    DENSITY_MIN_DIRECTIVES,
-    DENSITY_WEIGHT,
     IGNORECASE,
     INSTRUCTION_OVERRIDE,
     MAX_DECODED_BLOBS,
     MAX_SCAN_CHARS,
+    OBFUSCATION,
+    Rule,
+)
+from producers.guard.injection_rules import (
+    DENSITY_MIN_DIRECTIVES,
+    DENSITY_WEIGHT,
     META_DISCOUNT,
     META_DISCUSSION,
-    OBFUSCATION,
     OBFUSCATION_WEIGHTS,
     RULES_TABLE,
     SIGNAL_NAMES,
-    Rule,
 )
 
 __all__ = [
