@@ -8,6 +8,7 @@ the end of the guardrails topic (both commit only after their outputs are safe).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -71,8 +72,6 @@ def consumer_lag(bootstrap: str, group: str, topic: str) -> int | None:
 
 def wait_for_guardrails(settings: Settings, timeout_s: float, tick: Callable[[int], None]) -> bool:
     """True once the analyzer and the sink have caught up with every text (or False at the timeout)."""
-    import time
-
     layout = settings.layout
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

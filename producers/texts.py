@@ -82,6 +82,11 @@ class TextRecord(BaseModel):
     truncated: bool = False  # a text was cut to MAX_TEXT_CHARS
 
     @property
+    def start_ms(self) -> int:
+        """``start_time`` in epoch milliseconds (UTC)."""
+        return int(self.start_time.timestamp() * 1000)
+
+    @property
     def model(self) -> str:
         """The model that answered, else the one asked for, else ``""``."""
         return self.response_model or self.request_model or ""

@@ -44,7 +44,13 @@ from streams.ingest.validate import SourcePosition
 from streams.slo.alerts import encode_status
 from streams.slo.burnrate import BurnRateEvaluator
 from streams.slo.config import GUARDRAIL_FLAGS, SloFile
-from streams.text.records import TextAnalysis, encode_guardrails, findings_of, guardrail_tables
+from streams.text.records import (
+    Finding,
+    TextAnalysis,
+    encode_guardrails,
+    findings_of,
+    guardrail_tables,
+)
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
 __all__ = ["DEFAULT_GROUP", "AnalyzerConfig", "TextConsumer", "decode_texts", "slo_row"]
@@ -126,10 +132,11 @@ def decode_texts(value: bytes | None, position: SourcePosition, now_ms: int) -> 
     return decoded
 
 
-def slo_row(analysis: TextAnalysis) -> dict[str, Any]:
+def slo_row(analysis: TextAnalysis, findings: list[Finding] | None = None) -> dict[str, Any]:
     """The row a guardrail SLO counts for one analysed call (the burn-rate engine's row shape)."""
     record = analysis.record
-    ms = int(record.start_time.timestamp() * 1000)
+    ms = record.start_ms
+    found = findings_of(analysis) if findings is None else findings
     return {
         "start_time": ms,
         "end_time": ms,
@@ -140,7 +147,7 @@ def slo_row(analysis: TextAnalysis) -> dict[str, Any]:
         "span_kind": str(record.span_kind),
         "request_model": record.request_model or "",
         "response_model": record.response_model or "",
-        GUARDRAIL_FLAGS: frozenset(str(f.category) for f in findings_of(analysis)),
+        GUARDRAIL_FLAGS: frozenset(str(f.category) for f in found),
     }
 
 
@@ -196,6 +203,8 @@ class TextConsumer:
 
     def run(self, stop: threading.Event) -> None:
         """Consume, analyse, publish and commit until ``stop`` is set."""
+        if self.config.heartbeat_path is not None:
+            self.config.heartbeat_path.parent.mkdir(parents=True, exist_ok=True)
         consumer = Consumer(self._consumer_settings())
         producer = self._producer()
         consumer.subscribe([self.config.layout.texts])
@@ -228,27 +237,32 @@ class TextConsumer:
             # visible to the health check.
             mine = self._analyze(part.records) if part.records else []
             self._beat()
-            outputs += self._outputs(part, mine)
+            found = [findings_of(a) for a in mine]  # once per call: rows, SLOs and counts share it
+            outputs += self._outputs(part, mine, found)
             if self._evaluator is not None:
-                self._evaluator.observe_many(slo_row(a) for a in mine)
+                self._evaluator.observe_many(
+                    slo_row(a, f) for a, f in zip(mine, found, strict=True)
+                )
             self.counts["texts"] += len(mine)
-            self.counts["findings"] += sum(len(findings_of(a)) for a in mine)
+            self.counts["findings"] += sum(map(len, found))
             self.counts["dead_letters"] += len(part.dead)
         self.counts["records"] += len(messages)
         self.counts["polls"] += 1
         self._send_until_acked(producer, outputs, stop)
 
-    def _outputs(self, part: _Decoded, analyses: list[TextAnalysis]) -> list[Output]:
+    def _outputs(
+        self, part: _Decoded, analyses: list[TextAnalysis], found: list[list[Finding]]
+    ) -> list[Output]:
         layout = self.config.layout
         out: list[Output] = [(layout.dlq, None, d.to_json()) for d in part.dead]
         if not analyses:
             return out
-        value = encode_guardrails(guardrail_tables(analyses, part.position))
+        value = encode_guardrails(guardrail_tables(analyses, part.position, found))
         if len(value) <= self.config.max_record_bytes:
             return [*out, (layout.guardrails, None, value)]
         # Too large together (long stored texts): one record per analysed call instead.
-        for analysis in analyses:
-            one = encode_guardrails(guardrail_tables([analysis], part.position))
+        for analysis, its in zip(analyses, found, strict=True):
+            one = encode_guardrails(guardrail_tables([analysis], part.position, [its]))
             out.append((layout.guardrails, analysis.record.event_id.encode(), one))
         return out
 
@@ -309,7 +323,6 @@ class TextConsumer:
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
         except OSError:
             log.debug("cannot touch heartbeat file %s", path, exc_info=True)
@@ -321,7 +334,10 @@ def _ident(output: Output) -> str:
 
 
 def _position(message: Message) -> SourcePosition:
-    return SourcePosition(message.topic() or "", message.partition() or 0, message.offset() or 0)
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise KafkaException(f"record without a position: {topic!r}[{partition!r}]@{offset!r}")
+    return SourcePosition(topic, partition, offset)
 
 
 def _skip(message: Message) -> bool:
@@ -338,8 +354,9 @@ def _skip(message: Message) -> bool:
 def _commit(consumer: Consumer, messages: Sequence[Message]) -> None:
     latest: dict[tuple[str, int], int] = {}
     for m in messages:
-        key = (m.topic() or "", m.partition() or 0)
-        latest[key] = max(latest.get(key, -1), (m.offset() or 0) + 1)
+        position = _position(m)
+        key = (position.topic, position.partition)
+        latest[key] = max(latest.get(key, -1), position.offset + 1)
     offsets = [TopicPartition(t, p, o) for (t, p), o in latest.items()]
     for tp in consumer.commit(offsets=offsets, asynchronous=False) or ():
         if tp.error is not None:

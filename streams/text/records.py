@@ -241,10 +241,6 @@ def redact_spans(text: str, spans: Sequence[PiiSpan]) -> str:
     return "".join(pieces)
 
 
-def _ms(record: TextRecord) -> int:
-    return int(record.start_time.timestamp() * 1000)
-
-
 def _labels(record: TextRecord) -> Row:
     return {
         "service": record.service,
@@ -257,7 +253,7 @@ def _labels(record: TextRecord) -> Row:
 
 def _finding_row(record: TextRecord, finding: Finding) -> Row:
     row = {
-        "start_time": _ms(record),
+        "start_time": record.start_ms,
         "event_id": record.event_id,
         "trace_id": record.trace_id or "",
         "span_id": record.span_id or "",
@@ -285,7 +281,7 @@ def _text_row(analysis: TextAnalysis) -> Row:
         for span in part.pii:
             counts[str(span.type)] += 1
     return {
-        "start_time": _ms(record),
+        "start_time": record.start_ms,
         "event_id": record.event_id,
         "trace_id": record.trace_id or "",
         "span_id": record.span_id or "",
@@ -311,7 +307,7 @@ def _rollup_rows(
     groups: dict[tuple[Any, ...], _Group] = defaultdict(_Group)
     for analysis, found in analyses:
         labels = _labels(analysis.record)
-        key = (_ms(analysis.record) // MINUTE_MS * MINUTE_MS, *labels.values())
+        key = (analysis.record.start_ms // MINUTE_MS * MINUTE_MS, *labels.values())
         group = groups[key]
         group.texts += 1
         group.flagged_texts += bool(found)
@@ -341,10 +337,16 @@ def _rollup_rows(
 
 
 def guardrail_tables(
-    analyses: Sequence[TextAnalysis], source: SourcePosition
+    analyses: Sequence[TextAnalysis],
+    source: SourcePosition,
+    findings: Sequence[list[Finding]] | None = None,
 ) -> dict[str, list[Row]]:
-    """The rows of one source record's analyses, per table (empty tables omitted)."""
-    pairs = [(analysis, findings_of(analysis)) for analysis in analyses]
+    """The rows of one source record's analyses, per table (empty tables omitted).
+
+    ``findings``: ``findings_of`` of each analysis, when the caller has them already."""
+    if findings is None:
+        findings = [findings_of(analysis) for analysis in analyses]
+    pairs = list(zip(analyses, findings, strict=True))
     tables: dict[str, list[Row]] = {
         GUARDRAIL_FINDINGS_TABLE: [
             _finding_row(analysis.record, finding) for analysis, found in pairs for finding in found
