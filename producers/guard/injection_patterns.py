@@ -66,7 +66,14 @@ _LOOKALIKES: Final = str.maketrans(
 _MIXED_SCRIPT_WORD = re.compile(r"(?=\w*[a-zA-Z])(?=\w*[\u0370-\u03ff\u0400-\u04ff])\w+")
 _BASE64_BLOB = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{20,}={0,2}")
 _HEX_BLOB = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){12,}\b")
-_LEET_HINT = re.compile(r"[a-z][0134578@$|][a-z]|\b[0134578@$][a-z]{2,}", IGNORECASE)
+# A whole word of lower-case letters and leet digits (an optional capital first), twice or more,
+# suggests leetspeak. Random keys and base64 (mixed case, "+" and "/") and e-mail addresses do not
+# count, nor hex (ids, hashes, MAC addresses); the reading still maps "@" and "$".
+_LEET_HINT = re.compile(
+    r"(?<![A-Za-z0-9+/])(?![0-9a-fA-F]+(?![A-Za-z0-9+/]))"
+    r"[A-Za-z]?[a-z]*[0134578]+[a-z][a-z0134578]*(?![A-Za-z0-9+/])"
+)
+LEET_MIN_HINTS: Final = 2
 _LEET_MAP: Final = str.maketrans("0134578@$|", "oieastbasi")
 _DIRECTIVE = re.compile(
     r"\byou\s+(?:must|will|shall|should|are\s+to|have\s+to|need\s+to)\b|\b(?:always|never)\s+"
@@ -80,6 +87,11 @@ _ROT13_HINT = re.compile(
     re.IGNORECASE,
 )
 _NON_LATIN_LETTER = re.compile("[\u0370-\u04ff]")
+# A rule's pattern is searched this many characters either side of its triggers (rules span a sentence
+# or two; the longest pattern gap is well under this).
+MATCH_WINDOW: Final = 320
+# Alphabetic triggers this short open a window only as a word of their own.
+SHORT_TRIGGER: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +132,64 @@ def _trigger_index(rules: tuple[Rule, ...]) -> tuple[tuple[str, tuple[int, ...]]
 _TRIGGERS: Final = {rules: _trigger_index(rules) for rules in (RULES_TABLE, _STRONG_RULES)}
 
 
+def _trigger_windows(text: str, lower: str, triggers: list[str]) -> list[tuple[int, int]] | None:
+    """Merged ``[start, end)`` windows of ``MATCH_WINDOW`` characters around each trigger in ``text``.
+
+    ``None`` means "search the whole text": the lower-case copy does not line up with ``text`` (a few
+    characters change length when lower-cased) or a trigger was only seen across collapsed whitespace.
+    A short alphabetic trigger ("ai", "bot") counts only as a word of its own, so "email" or "said" do
+    not open a window.
+    """
+    if len(lower) != len(text):
+        return None
+    spans: list[tuple[int, int]] = []
+    for trigger in triggers:
+        located = False
+        short_word = len(trigger) <= SHORT_TRIGGER and trigger.isalpha()
+        at = lower.find(trigger)
+        while at >= 0:
+            located = True
+            end = at + len(trigger)
+            if not short_word or (
+                (at == 0 or not lower[at - 1].isalpha())
+                and (end >= len(lower) or not lower[end].isalpha() or lower[end] == "s")
+            ):
+                spans.append((max(0, at - MATCH_WINDOW), min(len(text), end + MATCH_WINDOW)))
+            at = lower.find(trigger, end)
+        if not located:
+            return None
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def _match(text: str, rules: tuple[Rule, ...] = RULES_TABLE) -> list[tuple[str, str, float]]:
-    """(name, category, weight) of each rule whose triggers and pattern are in ``text``, in table order."""
-    gate = " ".join(text.lower().split())
-    gated: set[int] = set()
+    """(name, category, weight) of each rule whose triggers and pattern are in ``text``, in table order.
+
+    A rule's pattern runs only near its triggers (within ``MATCH_WINDOW`` characters), which keeps a
+    long prompt's cost close to that of the sentences that look like an attack.
+    """
+    lower = text.lower()
+    gate = " ".join(lower.split())
+    found: dict[int, list[str]] = {}
     for trigger, positions in _TRIGGERS[rules]:
         if trigger in gate:
-            gated.update(positions)
+            for position in positions:
+                found.setdefault(position, []).append(trigger)
     hits = []
-    for position in sorted(gated):
+    for position in sorted(found):
         name, category, weight, _triggers, pattern = rules[position]
-        if pattern.search(text):
+        windows = _trigger_windows(text, lower, found[position])
+        if windows is None:
+            matched = pattern.search(text) is not None
+        else:
+            matched = any(pattern.search(text, start, end) for start, end in windows)
+        if matched:
             hits.append((name, category, weight))
     return hits
 
@@ -167,9 +226,15 @@ def _alternate_readings(text: str) -> list[tuple[str, str]]:
     readings = _decode_blobs(text)
     if _ROT13_HINT.search(text):  # ROT13-encoded English has these words; plain text does not
         readings.append(("rot13", codecs.decode(text, "rot13")))
-    if _LEET_HINT.search(text):
+    if len(_LEET_HINT.findall(text, 0, MAX_SCAN_CHARS)) >= LEET_MIN_HINTS:
         readings.append(("leetspeak", text.translate(_LEET_MAP)))
     return readings
+
+
+def _may_direct(text: str) -> bool:
+    """Whether ``_DIRECTIVE`` can match at all (a substring check is far cheaper than the scan)."""
+    lower = text.lower()
+    return "you" in lower or "always" in lower or "never" in lower
 
 
 def _combine(hits: dict[str, tuple[str, float]]) -> PatternSignals:
@@ -196,7 +261,7 @@ def _scan(text: str) -> PatternSignals:
         if new:
             hits[how] = (OBFUSCATION, OBFUSCATION_WEIGHTS[how])
             hits.update({n: (c, w) for n, c, w in new})
-    if len(_DIRECTIVE.findall(cleaned)) >= DENSITY_MIN_DIRECTIVES:
+    if _may_direct(cleaned) and len(_DIRECTIVE.findall(cleaned)) >= DENSITY_MIN_DIRECTIVES:
         hits["instruction_density"] = (INSTRUCTION_OVERRIDE, DENSITY_WEIGHT)
     result = _combine(hits)
     if result.signals and META_DISCUSSION.search(cleaned):
