@@ -51,7 +51,7 @@ from streams.periodic import (
 from streams.slo.alerts import encode_status
 from streams.slo.burnrate import BurnRateEvaluator
 from streams.slo.config import SloFile
-from streams.state import encode_state
+from streams.state import decode_offsets, encode_state
 
 __all__ = ["TOP_K", "IngestCounters", "StreamMonitor"]
 
@@ -187,7 +187,7 @@ class StreamMonitor:
         """Take over a restored state (all or nothing); returns the parts not restored.
 
         Raises ValueError naming a malformed part; the monitor is then unchanged."""
-        offsets = _offsets(body.get("offsets"))
+        offsets = decode_offsets(body.get("offsets"))
         top_users = TopUsers(clock=self._clock)
         top_users.load(body.get("top_users"))
         alerted = _alerted(body.get("alerted_models"))
@@ -224,22 +224,6 @@ class StreamMonitor:
             for (slo, rule), fired_at in self.evaluator.firing().items():
                 metrics[("alert_firing", (("slo", slo), ("rule", rule)))] = fired_at
         return metrics
-
-
-def _offsets(doc: Any) -> dict[tuple[str, int], int]:
-    if not isinstance(doc, list):
-        raise ValueError(f"state needs a list of source offsets, got {doc!r:.80}")
-    out = {}
-    for item in doc:
-        if not (
-            isinstance(item, list)
-            and len(item) == 3
-            and isinstance(item[0], str)
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in item[1:])
-        ):
-            raise ValueError(f"source offset must be [topic, partition, next], got {item!r:.80}")
-        out[(item[0], item[1])] = item[2]
-    return out
 
 
 def _alerted(doc: Any) -> set[tuple[str, str, str]]:

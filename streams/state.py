@@ -48,6 +48,7 @@ __all__ = [
     "STATE_VERSION",
     "StateRecord",
     "StateTarget",
+    "decode_offsets",
     "decode_state",
     "encode_state",
     "read_latest_state",
@@ -112,6 +113,23 @@ def decode_state(value: bytes | None, key: str) -> StateRecord:
     if not isinstance(body, dict):
         raise ValueError(f"state body must be an object, got {body!r:.80}")
     return StateRecord(key, written_at, body)
+
+
+def decode_offsets(doc: Any) -> dict[tuple[str, int], int]:
+    """A saved ``[[topic, partition, next offset], ...]`` list; ValueError naming a bad item."""
+    if not isinstance(doc, list):
+        raise ValueError(f"state needs a list of source offsets, got {doc!r:.80}")
+    out = {}
+    for item in doc:
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in item[1:])
+        ):
+            raise ValueError(f"source offset must be [topic, partition, next], got {item!r:.80}")
+        out[(item[0], item[1])] = item[2]
+    return out
 
 
 def restore_state(target: StateTarget, value: bytes | None, key: str) -> bool:

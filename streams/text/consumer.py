@@ -17,7 +17,9 @@ Guarantees:
 - Privacy: texts captured with ``analyze`` are analysed and dropped; ``store`` texts are stored with
   their PII spans replaced by ``<TYPE>``; findings carry offsets and types, never matched text.
 - Guardrail SLOs (``sli.type: guardrail``) are evaluated here, on the analysed calls, with the same
-  burn-rate engine as the worker's (``streams.slo.burnrate``); alerts and status go to the alerts topic.
+  burn-rate engine as the worker's (``streams.slo.burnrate``), each source record once; alerts and status
+  go to the alerts topic. Their windows and firing alerts are saved to the state topic and restored at
+  start (``streams.text.slo_state``), so an incident that spans a restart keeps its alert id.
 
 What can block: the detectors (CPU-bound, seconds per large poll) and the final acknowledgement wait,
 bounded by ``flush_timeout_s`` per attempt.
@@ -42,8 +44,8 @@ from streams.clock import Clock, wall_clock_ms
 from streams.ingest.records import DeadLetter
 from streams.ingest.validate import SourcePosition
 from streams.slo.alerts import encode_status
-from streams.slo.burnrate import BurnRateEvaluator
 from streams.slo.config import GUARDRAIL_FLAGS, SloFile
+from streams.state import restore_from_kafka
 from streams.text.records import (
     Finding,
     TextAnalysis,
@@ -51,6 +53,7 @@ from streams.text.records import (
     findings_of,
     guardrail_tables,
 )
+from streams.text.slo_state import GuardrailSlos, state_key
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
 __all__ = ["DEFAULT_GROUP", "AnalyzerConfig", "TextConsumer", "decode_texts", "slo_row"]
@@ -84,6 +87,8 @@ class AnalyzerConfig:
     max_record_bytes: int = MAX_RECORD_BYTES
     heartbeat_path: Path | None = None
     alert_interval_s: float = ALERT_INTERVAL_S
+    # Restore the guardrail SLOs' windows and firing alerts from the state topic at start.
+    restore_state: bool = True
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -165,7 +170,7 @@ class TextConsumer:
         self.config = config
         self._analyze = analyze
         self._clock = clock
-        self._evaluator = None if slos is None else BurnRateEvaluator(slos, clock=clock)
+        self.slos = None if slos is None else GuardrailSlos(slos, clock=clock)
         self._next_alerts = 0.0
         self._failed: list[str] = []
         self.counts: dict[str, int] = {
@@ -205,6 +210,11 @@ class TextConsumer:
         """Consume, analyse, publish and commit until ``stop`` is set."""
         if self.config.heartbeat_path is not None:
             self.config.heartbeat_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.slos is not None and self.config.restore_state:
+            # Before any record: the guardrail SLO windows and firing alerts of the previous run.
+            restore_from_kafka(
+                self.slos, self.config.bootstrap, self.config.layout.state, self._state_key
+            )
         consumer = Consumer(self._consumer_settings())
         producer = self._producer()
         consumer.subscribe([self.config.layout.texts])
@@ -239,9 +249,9 @@ class TextConsumer:
             self._beat()
             found = [findings_of(a) for a in mine]  # once per call: rows, SLOs and counts share it
             outputs += self._outputs(part, mine, found)
-            if self._evaluator is not None:
-                self._evaluator.observe_many(
-                    slo_row(a, f) for a, f in zip(mine, found, strict=True)
+            if self.slos is not None:
+                self.slos.observe(
+                    part.position, (slo_row(a, f) for a, f in zip(mine, found, strict=True))
                 )
             self.counts["texts"] += len(mine)
             self.counts["findings"] += sum(map(len, found))
@@ -307,15 +317,22 @@ class TextConsumer:
             except BufferError:
                 producer.poll(0.1)
 
+    @property
+    def _state_key(self) -> str:
+        return state_key(self.config.group_id)
+
     def _publish_alerts(self, producer: Producer) -> None:
-        if self._evaluator is None or time.monotonic() < self._next_alerts:
+        if self.slos is None or time.monotonic() < self._next_alerts:
             return
         self._next_alerts = time.monotonic() + self.config.alert_interval_s
         now = self._clock()
         alerts = self.config.layout.alerts
-        for alert in self._evaluator.evaluate(now):
+        for alert in self.slos.evaluate(now):
             producer.produce(alerts, alert.to_json(), key=alert.slo.encode())
-        producer.produce(alerts, encode_status(self._evaluator.status_rows(now)))
+        producer.produce(alerts, encode_status(self.slos.status_rows(now)))
+        state = self.slos.state_record(self._state_key, now)
+        if state is not None:
+            producer.produce(self.config.layout.state, state, key=self._state_key.encode())
         producer.poll(0)
 
     def _beat(self) -> None:
