@@ -1,15 +1,16 @@
 """Prompt-injection development set: attacks, hard negatives and ordinary prompts, all written here.
 
-How it was made: about 100 attack seeds (six families: instruction override, role-play jailbreaks,
-system-prompt extraction, indirect injection, markdown/URL exfiltration, code and SQL relays) and about 70
-hard negatives (benign text that uses attack words: "ignore the previous totals", "act as a SQL tutor",
+How it was made: about 310 attack seeds (six families: instruction override, role-play jailbreaks, system-
+prompt extraction, indirect injection, markdown/URL exfiltration, code and SQL relays) and about 210 hard
+negatives (benign text that uses attack words: "ignore the previous totals", "act as a SQL tutor",
 developer mode in Chrome, migrations with ``DROP TABLE``, security articles about prompt injection) were
-written by hand for this project. Each seed is expanded by templates: benign wrappers around it, casing and
-urgency, obfuscation transforms (base64, hex, ROT13, leetspeak, zero-width characters, Cyrillic look-alike
-letters) and embedding inside benign documents (retrieved passages, HTML pages, e-mails, tool JSON,
-source files) of 40 to 600 words, whose filler comes from mimesis and hand-written paragraphs. Ordinary
-prompts (support, coding, writing, RAG questions) come from templates filled with mimesis values. No
-published jailbreak corpus or red-teaming tool was read or used.
+written by hand for this project, in two rounds (``injection_seeds`` then ``injection_seeds_extra``, which
+widened register, framing, vocabulary and agent tools). Each seed is expanded by templates: benign
+wrappers around it, casing and urgency, obfuscation transforms (base64, hex, ROT13, leetspeak, zero-width
+characters, Cyrillic look-alike letters) and embedding inside benign documents (retrieved passages, HTML
+pages, e-mails, tool JSON, source files) of 40 to 600 words, whose filler comes from mimesis and hand-
+written paragraphs. Ordinary prompts (support, coding, writing, RAG questions) come from templates filled
+with mimesis values. No published jailbreak corpus or red-teaming tool was read or used.
 
 Every example carries its seed ``group``; :func:`split_devset` splits by group (a seeded hash), so all the
 variants of one seed land on the same side and near-duplicates cannot leak from train to dev.
@@ -32,6 +33,7 @@ from mimesis import Address, Finance, Food, Hardware, Person, Text
 from mimesis.locales import Locale
 
 from bench.devsets import injection_seeds as seeds
+from bench.devsets import injection_seeds_extra as extra
 
 __all__ = ["SOURCES", "LabelledPrompt", "injection_devset", "split_devset"]
 
@@ -42,6 +44,15 @@ _HOMOGLYPHS: Final = str.maketrans(
     {"a": "\u0430", "e": "\u0435", "o": "\u043e", "c": "\u0441", "p": "\u0440"}
 )
 _LEET: Final = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"})
+# The first seed set followed by the second (appended, so the first set's group names are unchanged).
+ATTACK_SEEDS: Final = {
+    family: payloads + extra.ATTACK_SEEDS_EXTRA.get(family, ())
+    for family, payloads in seeds.ATTACK_SEEDS.items()
+}
+HARD_NEGATIVES: Final = seeds.HARD_NEGATIVES + extra.HARD_NEGATIVES_EXTRA
+HARD_NEGATIVE_DOCUMENTS: Final = seeds.HARD_NEGATIVE_DOCUMENTS + extra.HARD_NEGATIVE_DOCUMENTS_EXTRA
+BENIGN_PROMPTS: Final = seeds.BENIGN_PROMPTS + extra.BENIGN_PROMPTS_EXTRA
+BENIGN_PARAGRAPHS: Final = seeds.BENIGN_PARAGRAPHS + extra.BENIGN_PARAGRAPHS_EXTRA
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +87,7 @@ class _Filler:
 
     def paragraph(self, sentences: int) -> str:
         pool = [self.text.text(1) for _ in range(sentences)]
-        pool.append(self.rng.choice(seeds.BENIGN_PARAGRAPHS))
+        pool.append(self.rng.choice(BENIGN_PARAGRAPHS))
         self.rng.shuffle(pool)
         return " ".join(pool)
 
@@ -127,7 +138,7 @@ _OBFUSCATIONS: Final[tuple[tuple[str, Callable[[str], str]], ...]] = (
 def _direct_variants(payload: str, fill: _Filler) -> list[tuple[str, str]]:
     """The payload as a user prompt, plain, wrapped by a benign request, and obfuscated (one transform)."""
     values = fill.values()
-    request = fill.rng.choice(seeds.BENIGN_PROMPTS).format(**values)
+    request = fill.rng.choice(BENIGN_PROMPTS).format(**values)
     wrapped = fill.rng.choice(seeds.ATTACK_WRAPPERS).format(payload=payload, request=request)
     name, transform = fill.rng.choice(_OBFUSCATIONS)
     return [("plain", payload), ("wrapped", wrapped), (name, transform(payload))]
@@ -177,7 +188,7 @@ def _locate(text: str, payload: str) -> tuple[int, int]:
 
 def _attacks(fill: _Filler) -> list[LabelledPrompt]:
     out: list[LabelledPrompt] = []
-    for family, payloads in seeds.ATTACK_SEEDS.items():
+    for family, payloads in ATTACK_SEEDS.items():
         for index, payload in enumerate(payloads):
             group = f"{family}:{index}"
             if family != "indirect_injection":
@@ -199,16 +210,16 @@ def _attacks(fill: _Filler) -> list[LabelledPrompt]:
 
 def _hard_negatives(fill: _Filler) -> list[LabelledPrompt]:
     out: list[LabelledPrompt] = []
-    for index, text in enumerate(seeds.HARD_NEGATIVES):
+    for index, text in enumerate(HARD_NEGATIVES):
         group = f"hard:{index}"
         out.append(LabelledPrompt(text, 0, "hard_negative", "prompt", group, "plain"))
-        request = fill.rng.choice(seeds.BENIGN_PROMPTS).format(**fill.values())
+        request = fill.rng.choice(BENIGN_PROMPTS).format(**fill.values())
         out.append(
             LabelledPrompt(f"{text} {request}", 0, "hard_negative", "prompt", group, "wrapped")
         )
         source, document = _document(text, fill, fill.rng.choice((60, 300)))
         out.append(LabelledPrompt(document, 0, "hard_negative", source, group, "embedded"))
-    for index, document in enumerate(seeds.HARD_NEGATIVE_DOCUMENTS):
+    for index, document in enumerate(HARD_NEGATIVE_DOCUMENTS):
         group = f"hard_doc:{index}"
         out.append(LabelledPrompt(document, 0, "hard_negative", "retrieval", group, "document"))
         padded = f"{fill.words(120)}\n\n{document}\n\n{fill.words(120)}"
@@ -218,7 +229,7 @@ def _hard_negatives(fill: _Filler) -> list[LabelledPrompt]:
 
 def _benign(fill: _Filler, per_template: int) -> list[LabelledPrompt]:
     out: list[LabelledPrompt] = []
-    for index, template in enumerate(seeds.BENIGN_PROMPTS):
+    for index, template in enumerate(BENIGN_PROMPTS):
         group = f"benign:{index}"
         for _ in range(per_template):
             text = template.format(**fill.values())

@@ -12,7 +12,7 @@ is scored by a cascade:
 A chunk whose pattern-layer score reaches ``PATTERN_FLAG_SCORE`` is lifted to at least the flag threshold.
 The text's score is the maximum over its chunks; ``start``/``end`` locate the worst chunk. ``flagged`` is
 ``score >= threshold(source)``; the thresholds come from ``data/injection/heads.json`` (set for a
-false-positive rate of at most 2% on the train split's out-of-fold scores) and can be overridden per
+false-positive rate of at most 1% on the train split's out-of-fold scores) and can be overridden per
 source (``prompt``, ``retrieval``, ``tool``, ``output``). ``category`` is the category head's family for
 the worst chunk (instruction overrides, role-play and extraction found in retrieved or tool text are
 reported as ``indirect_injection``), or the pattern layer's when the text is not flagged.

@@ -160,10 +160,11 @@ def test_bad_threshold_source_is_rejected() -> None:
 def test_dev_split_sample_reaches_a_loose_target(detector: InjectionDetector) -> None:
     _, dev = split_devset(injection_devset(0), seed=0)
     rng = np.random.default_rng(0)
-    sample = [dev[i] for i in rng.choice(len(dev), size=120, replace=False)]
+    sample = [dev[i] for i in rng.choice(len(dev), size=240, replace=False)]
     verdicts = detector.score_batch([e.text for e in sample], [e.source for e in sample])
     labels = np.array([e.label for e in sample])
     flagged = np.array([v.flagged for v in verdicts])
-    # Far below the bench target (TPR 0.85 at FPR 1%): this guards against regressions only.
-    assert flagged[labels == 1].mean() >= 0.25
+    # Far below the bench target (TPR 0.85 at FPR 1%): this guards against regressions only
+    # (measured on this sample: TPR 0.49, FPR 0.018 over 112 negatives).
+    assert flagged[labels == 1].mean() >= 0.4
     assert flagged[labels == 0].mean() <= 0.03
