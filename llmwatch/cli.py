@@ -272,6 +272,28 @@ def sql(
 
 
 @app.command()
+def trace(
+    trace_id: Annotated[str, typer.Argument(help="The trace id (as the SDK or OTLP sent it).")],
+    dsn: DsnOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print one trace's span tree with timings, tokens and cost."""
+    from llmwatch.trace_view import fetch_trace, render_trace
+    from sinks.clickhouse import connect
+
+    settings = _settings(clickhouse_dsn=dsn, data_dir=data_dir)
+    client = connect(settings.dsn)
+    try:
+        spans = fetch_trace(client, settings.database, trace_id)
+    finally:
+        client.close()
+    if not spans:
+        err_console.print(f"no spans stored for trace {trace_id!r}")
+        raise typer.Exit(1)
+    console.print(render_trace(trace_id, spans))
+
+
+@app.command()
 def simulate(
     events: Annotated[int, typer.Option("--events", "-n", min=1, help="Events to emit.")] = 10_000,
     rate: Annotated[
