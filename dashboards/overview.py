@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Final
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.models import dashboard as dashboard_model
 
+from dashboards import traces
 from dashboards.panels import (
     FILTER_VARIABLES,
     LLM_SPANS,
@@ -255,6 +257,13 @@ def build() -> dashboard_builder.Dashboard:
         UID,
         "LLM overview",
         "Traffic, errors, latency and spend of every LLM call llmwatch sees, with firing SLO alerts.",
+    ).link(
+        # One click to the slowest and costliest traces of the last hour.
+        dashboard_builder.DashboardLink("Slowest and costliest traces (last hour)")
+        .type(dashboard_model.DashboardLinkType.LINK)
+        .url(traces.OVERVIEW_LINK)
+        .icon("dashboard")
+        .include_vars(True)
     )
     for variable in filter_variables():
         dashboard = dashboard.with_variable(variable)
