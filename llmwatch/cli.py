@@ -272,6 +272,42 @@ def sql(
 
 
 @app.command()
+def otlp(
+    bootstrap: BootstrapOpt = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Bind address [LLMWATCH_OTLP_HOST: 127.0.0.1].")
+    ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            "--http-port", help="OTLP/HTTP port, 0 for off [LLMWATCH_OTLP_HTTP_PORT: 4318]."
+        ),
+    ] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port", help="OTLP/gRPC port, 0 for off [LLMWATCH_OTLP_GRPC_PORT: 4317]."
+        ),
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Receive OpenTelemetry trace exports (OTLP/HTTP and gRPC) and publish their GenAI spans.
+
+    Set LLMWATCH_OTLP_TOKEN to require 'Authorization: Bearer <token>' (kept out of the command line)."""
+    from llmwatch.processes import run_otlp
+
+    settings = _settings(
+        bootstrap=bootstrap,
+        otlp_host=host,
+        otlp_http_port=http_port,
+        otlp_grpc_port=grpc_port,
+        data_dir=data_dir,
+    )
+    _logging(settings)
+    raise typer.Exit(run_otlp(settings))
+
+
+@app.command()
 def trace(
     trace_id: Annotated[str, typer.Argument(help="The trace id (as the SDK or OTLP sent it).")],
     dsn: DsnOpt = None,

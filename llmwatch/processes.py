@@ -124,6 +124,65 @@ def run_analyzer(settings: Settings) -> int:
     return 0
 
 
+def run_otlp(settings: Settings) -> int:
+    """Run the OTLP receiver until SIGTERM/SIGINT: GenAI spans in, events out through the SDK.
+
+    Its counters go to the metrics topic as ``llm_pipeline_metrics`` rows (process ``otlp``) every
+    ``snapshot_interval_s``, so rejected exports and dropped spans show on the Pipeline dashboard."""
+    import socket
+
+    from confluent_kafka import Producer
+
+    from producers.events import TextCapture
+    from producers.otlp.receiver import OtlpReceiver
+    from producers.sdk import Publisher
+    from streams.periodic import PIPELINE_METRICS_TABLE, encode_snapshot, metric_rows
+
+    ensure_topics(settings.bootstrap, settings.layout.specs())
+    token = settings.otlp_token.get_secret_value() if settings.otlp_token else None
+    instance = f"{socket.gethostname()}-{os.getpid()}"
+    started_ms = int(time.time() * 1000)
+    stop = _stop_event_on_signals()
+    metrics = Producer({"bootstrap.servers": settings.bootstrap, "linger.ms": 50})
+    with Publisher(
+        settings.bootstrap,
+        settings.layout.events,
+        service="otlp",
+        environment="production",
+        text_capture=TextCapture.OFF,
+    ) as publisher:
+        receiver = OtlpReceiver(
+            publisher.emit,
+            host=settings.otlp_host,
+            http_port=settings.otlp_http_port or None,
+            grpc_port=settings.otlp_grpc_port or None,
+            bearer_token=token,
+        )
+        receiver.start()
+        log.info(
+            "llmwatch otlp on %s: OTLP/HTTP %s, OTLP/gRPC %s -> %s",
+            settings.otlp_host,
+            receiver.http_port,
+            receiver.grpc_port,
+            settings.layout.events,
+        )
+        try:
+            while not stop.wait(settings.snapshot_interval_s):
+                now = int(time.time() * 1000)
+                counts: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
+                    (name, ()): float(n) for name, n in receiver.counters().items()
+                }
+                rows = metric_rows("otlp", instance, started_ms, now, counts)
+                metrics.produce(
+                    settings.layout.metrics, encode_snapshot({PIPELINE_METRICS_TABLE: rows})
+                )
+                metrics.poll(0)
+        finally:
+            receiver.stop()
+            metrics.flush(5.0)
+    return 0
+
+
 def _stop_event_on_signals() -> threading.Event:
     stop = threading.Event()
 

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producers.events import TextCapture
@@ -155,6 +155,20 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="How often the worker publishes SLO status, pipeline metrics and top users.",
+    )
+    otlp_host: str = Field(
+        default="127.0.0.1",
+        description="Address the OTLP receiver binds (loopback unless told otherwise).",
+    )
+    otlp_http_port: int = Field(
+        default=4318, ge=0, le=65535, description="OTLP/HTTP port (0: off)."
+    )
+    otlp_grpc_port: int = Field(
+        default=4317, ge=0, le=65535, description="OTLP/gRPC port (0: off)."
+    )
+    otlp_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the OTLP receiver requires (no auth when unset).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the llmwatch processes."
