@@ -60,6 +60,7 @@ __all__ = ["Publisher"]
 log = logging.getLogger("producers.sdk")
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C")
 
 
 class Publisher:
@@ -176,6 +177,15 @@ class Publisher:
 
         Never raises, never blocks, sends nothing; see ``producers.guard.check``."""
         return guard(text)
+
+    def instrument(self, client: C, **options: Any) -> C:
+        """Record every call of an ``openai`` or ``anthropic`` client (patched in place, returned).
+
+        Never raises: an unknown client is returned unchanged with a warning; see
+        ``producers.integrations``."""
+        from producers.integrations import instrument
+
+        return instrument(self, client, **options)
 
     def track(
         self,

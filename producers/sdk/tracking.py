@@ -189,7 +189,9 @@ class SpanRecorder:
             event["status"] = Status.ERROR.value
             event.setdefault("error_type", type(exc).__name__)
             status = _http_status(exc)
-            if status is not None:
+            # An error event inside a 200 stream (e.g. Anthropic's overloaded_error) is not an HTTP
+            # error: keep only error statuses, so a 200 never sits on an error row.
+            if status is not None and status >= 400:
                 event.setdefault("http_status", status)
         sink.emit(event)
 
