@@ -60,14 +60,18 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final
 
+from producers.integrations.anthropic_results import (
+    StreamCollector,
+    record_failure,
+    record_headers,
+    record_message,
+)
 from producers.integrations.calls import (
     STREAM_END_KEY,
-    USAGE_KEY,
     AsyncStreamProxy,
     CallSpan,
     SyncStreamProxy,
     captures_text,
-    header_int,
 )
 from producers.sdk.tracking import EventSink
 
@@ -76,8 +80,6 @@ __all__ = ["DEFAULT_PROVIDER", "instrument_anthropic"]
 log = logging.getLogger("producers.integrations")
 
 DEFAULT_PROVIDER: Final = "anthropic"
-REQUESTS_REMAINING_HEADER: Final = "anthropic-ratelimit-requests-remaining"
-TOKENS_REMAINING_HEADER: Final = "anthropic-ratelimit-tokens-remaining"
 # Set on our wrappers, so instrumenting the same resource twice wraps it once.
 _WRAPPED: Final = "_llmwatch_wrapped"
 # The header the SDK's with_raw_response / with_streaming_response wrappers add to a call.
@@ -206,150 +208,10 @@ def _input_text(kwargs: Mapping[str, Any]) -> list[Any] | None:
     return items
 
 
-def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
-def _set_usage(
-    span: CallSpan, input_tokens: int, output_tokens: int, cache_read: int, cache_creation: int
-) -> None:
-    span.recorder.set_usage(
-        input_tokens=input_tokens + cache_read + cache_creation,
-        output_tokens=output_tokens,
-        cache_read_input_tokens=cache_read,
-        cache_creation_input_tokens=cache_creation,
-    )
-
-
-def _record_headers(span: CallSpan, headers: Any) -> None:
-    try:
-        span.set(
-            ratelimit_remaining_requests=header_int(headers, REQUESTS_REMAINING_HEADER),
-            ratelimit_remaining_tokens=header_int(headers, TOKENS_REMAINING_HEADER),
-        )
-    except Exception:
-        log.debug("llmwatch: could not read anthropic rate-limit headers", exc_info=True)
-
-
-def _fail(span: CallSpan, exc: BaseException) -> None:
-    """End the span with the app's exception (an ``APIStatusError`` also gives its headers)."""
-    try:
-        response = getattr(exc, "response", None)
-        if response is not None:
-            _record_headers(span, getattr(response, "headers", None))
-    except Exception:
-        log.debug("llmwatch: could not read an anthropic error response", exc_info=True)
-    span.end(exc)
-
-
-def _record_message(span: CallSpan, message: Any, capture: bool) -> None:
-    """Fields of a finished (non-streamed) ``Message``."""
-    try:
-        stop = getattr(message, "stop_reason", None)
-        span.set(
-            response_model=getattr(message, "model", None),
-            response_id=getattr(message, "id", None),
-            finish_reasons=[stop] if isinstance(stop, str) else None,
-        )
-        usage = getattr(message, "usage", None)
-        if usage is None:
-            span.add_metadata(**{USAGE_KEY: "missing"})
-        else:
-            _set_usage(
-                span,
-                _count(getattr(usage, "input_tokens", 0)),
-                _count(getattr(usage, "output_tokens", 0)),
-                _count(getattr(usage, "cache_read_input_tokens", 0)),
-                _count(getattr(usage, "cache_creation_input_tokens", 0)),
-            )
-        if capture:
-            texts = [
-                block.text
-                for block in getattr(message, "content", None) or ()
-                if getattr(block, "type", None) == "text" and isinstance(block.text, str)
-            ]
-            span.recorder.set_text(output="".join(texts))
-    except Exception:
-        log.debug("llmwatch: could not read an anthropic message", exc_info=True)
-
-
-class _StreamCollector:
-    """Reads a stream's raw events as they pass (``on_item``) and sets the fields at its end."""
-
-    __slots__ = (
-        "cache_creation",
-        "cache_read",
-        "first",
-        "input_tokens",
-        "output_tokens",
-        "span",
-        "started",
-        "stop_reason",
-        "texts",
-    )
-
-    def __init__(self, span: CallSpan, capture: bool) -> None:
-        self.span = span
-        self.texts: list[str] | None = [] if capture else None
-        self.first = False
-        self.started = False
-        self.input_tokens = self.output_tokens = self.cache_read = self.cache_creation = 0
-        self.stop_reason: str | None = None
-
-    def item(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
-        if kind == "content_block_delta":
-            if not self.first:
-                self.first = True
-                self.span.first_token()
-            if self.texts is not None:
-                delta = event.delta
-                if getattr(delta, "type", None) == "text_delta":
-                    self.texts.append(delta.text)
-        elif kind == "message_start":
-            message = event.message
-            self.span.set(response_model=message.model, response_id=message.id)
-            usage = message.usage
-            if usage is not None:
-                self.started = True
-                self.input_tokens = _count(usage.input_tokens)
-                self.output_tokens = _count(usage.output_tokens)
-                self.cache_read = _count(usage.cache_read_input_tokens)
-                self.cache_creation = _count(usage.cache_creation_input_tokens)
-        elif kind == "message_delta":
-            stop = getattr(event.delta, "stop_reason", None)
-            if isinstance(stop, str):
-                self.stop_reason = stop
-            usage = event.usage
-            if usage is not None:
-                # Cumulative totals: replace; a count left out keeps its message_start value.
-                self.started = True
-                self.output_tokens = _count(usage.output_tokens)
-                if usage.input_tokens is not None:
-                    self.input_tokens = _count(usage.input_tokens)
-                if usage.cache_read_input_tokens is not None:
-                    self.cache_read = _count(usage.cache_read_input_tokens)
-                if usage.cache_creation_input_tokens is not None:
-                    self.cache_creation = _count(usage.cache_creation_input_tokens)
-
-    def end(self) -> None:
-        span = self.span
-        if self.started:
-            _set_usage(
-                span, self.input_tokens, self.output_tokens, self.cache_read, self.cache_creation
-            )
-        else:
-            span.add_metadata(**{USAGE_KEY: "missing"})
-        if self.stop_reason is not None:
-            span.set(finish_reasons=[self.stop_reason])
-        if self.texts is not None:
-            span.recorder.set_text(output="".join(self.texts))
-
-
 def _hook_raw_stream(
     span: CallSpan,
     message_stream: Any,
-    collector: _StreamCollector,
+    collector: StreamCollector,
     proxy_cls: type[SyncStreamProxy] | type[AsyncStreamProxy],
 ) -> bool:
     """Put a proxy around a ``MessageStream``'s raw event stream, which every way of reading it
@@ -376,11 +238,11 @@ def _sync_create(call: _Call, original: Any, raw_create: Any) -> Callable[..., A
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
-                _fail(span, exc)
+                record_failure(span, exc)
                 raise
             try:
-                _record_headers(span, result.response.headers)
-                collector = _StreamCollector(span, capture)
+                record_headers(span, result.response.headers)
+                collector = StreamCollector(span, capture)
                 return SyncStreamProxy(result, span, collector.item, collector.end)
             except Exception:
                 log.debug("llmwatch: could not wrap an anthropic stream", exc_info=True)
@@ -388,12 +250,12 @@ def _sync_create(call: _Call, original: Any, raw_create: Any) -> Callable[..., A
                 return result
         try:
             raw = raw_create(*args, **kwargs)
-            _record_headers(span, raw.headers)
+            record_headers(span, raw.headers)
             message = raw.parse()
         except BaseException as exc:
-            _fail(span, exc)
+            record_failure(span, exc)
             raise
-        _record_message(span, message, capture)
+        record_message(span, message, capture)
         span.end(None)
         return message
 
@@ -414,11 +276,11 @@ def _async_create(call: _Call, original: Any, raw_create: Any) -> Callable[..., 
             try:
                 result = await original(*args, **kwargs)
             except BaseException as exc:
-                _fail(span, exc)
+                record_failure(span, exc)
                 raise
             try:
-                _record_headers(span, result.response.headers)
-                collector = _StreamCollector(span, capture)
+                record_headers(span, result.response.headers)
+                collector = StreamCollector(span, capture)
                 return AsyncStreamProxy(result, span, collector.item, collector.end)
             except Exception:
                 log.debug("llmwatch: could not wrap an anthropic stream", exc_info=True)
@@ -426,12 +288,12 @@ def _async_create(call: _Call, original: Any, raw_create: Any) -> Callable[..., 
                 return result
         try:
             raw = await raw_create(*args, **kwargs)
-            _record_headers(span, raw.headers)
+            record_headers(span, raw.headers)
             message = await raw.parse()
         except BaseException as exc:
-            _fail(span, exc)
+            record_failure(span, exc)
             raise
-        _record_message(span, message, capture)
+        record_message(span, message, capture)
         span.end(None)
         return message
 
@@ -448,13 +310,13 @@ class _ManagerBase:
         self._llmwatch_call = call
         self._llmwatch_kwargs = kwargs
         self._llmwatch_span: CallSpan | None = None
-        self._llmwatch_collector: _StreamCollector | None = None
+        self._llmwatch_collector: StreamCollector | None = None
 
     def _entered(self, span: CallSpan, capture: bool, message_stream: Any) -> None:
-        collector = _StreamCollector(span, capture)
+        collector = StreamCollector(span, capture)
         self._llmwatch_span, self._llmwatch_collector = span, collector
         try:
-            _record_headers(span, message_stream.response.headers)
+            record_headers(span, message_stream.response.headers)
             if not _hook_raw_stream(span, message_stream, collector, self._llmwatch_proxy):
                 log.debug("llmwatch: an anthropic MessageStream without _raw_stream; usage unseen")
         except Exception:
@@ -500,7 +362,7 @@ class _SyncStreamManager(_ManagerBase):
         try:
             message_stream = self._llmwatch_inner.__enter__()
         except BaseException as exc:
-            _fail(span, exc)
+            record_failure(span, exc)
             raise
         self._entered(span, capture, message_stream)
         return message_stream
@@ -531,7 +393,7 @@ class _AsyncStreamManager(_ManagerBase):
         try:
             message_stream = await self._llmwatch_inner.__aenter__()
         except BaseException as exc:
-            _fail(span, exc)
+            record_failure(span, exc)
             raise
         self._entered(span, capture, message_stream)
         return message_stream
