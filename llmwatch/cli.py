@@ -308,6 +308,37 @@ def otlp(
 
 
 @app.command()
+def scrape(
+    urls: Annotated[
+        list[str], typer.Argument(help="vLLM or TGI metrics URLs, e.g. http://gpu-1:8000/metrics.")
+    ],
+    interval: Annotated[
+        float, typer.Option("--interval", min=1.0, help="Seconds between scrapes.")
+    ] = 15.0,
+    bootstrap: BootstrapOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Scrape self-hosted model servers' /metrics (queue depth, KV cache, tokens/s) into pipeline metrics."""
+    from llmwatch.processes import stop_event_on_signals
+    from llmwatch.scrape import run_scrape
+
+    settings = _settings(bootstrap=bootstrap, data_dir=data_dir)
+    _logging(settings)
+    try:
+        code = run_scrape(
+            urls,
+            bootstrap=settings.bootstrap,
+            topic=settings.layout.metrics,
+            interval_s=interval,
+            stop=stop_event_on_signals(),
+        )
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
+
+
+@app.command()
 def trace(
     trace_id: Annotated[str, typer.Argument(help="The trace id (as the SDK or OTLP sent it).")],
     dsn: DsnOpt = None,

@@ -119,7 +119,7 @@ def run_analyzer(settings: Settings) -> int:
         heartbeat_path=settings.heartbeat_path("analyze"),
         alert_interval_s=settings.alert_interval_s,
     )
-    stop = _stop_event_on_signals()
+    stop = stop_event_on_signals()
     TextConsumer(config, analyzer.analyze, guardrail_slos).run(stop)
     return 0
 
@@ -142,7 +142,7 @@ def run_otlp(settings: Settings) -> int:
     token = settings.otlp_token.get_secret_value() if settings.otlp_token else None
     instance = f"{socket.gethostname()}-{os.getpid()}"
     started_ms = int(time.time() * 1000)
-    stop = _stop_event_on_signals()
+    stop = stop_event_on_signals()
     metrics = Producer({"bootstrap.servers": settings.bootstrap, "linger.ms": 50})
     with Publisher(
         settings.bootstrap,
@@ -183,7 +183,8 @@ def run_otlp(settings: Settings) -> int:
     return 0
 
 
-def _stop_event_on_signals() -> threading.Event:
+def stop_event_on_signals() -> threading.Event:
+    """An event set by the first SIGTERM or SIGINT (handlers installed now)."""
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -221,7 +222,7 @@ def run_sink(settings: Settings) -> int:
     from sinks.clickhouse import connect_retrying
 
     ensure_topics(settings.bootstrap, settings.layout.specs())
-    stop = _stop_event_on_signals()
+    stop = stop_event_on_signals()
     client = connect_retrying(settings.dsn, stop)  # waits while ClickHouse is unavailable
     if client is None:  # stopped while waiting
         return 0

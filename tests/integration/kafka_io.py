@@ -7,14 +7,16 @@ bounded: producing flushes for at most 30 s, offset look-ups wait at most 10 s.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from producers.wire import MAX_RECORD_BYTES
 
-__all__ = ["QUIET", "Positions", "Sent", "TaggedProducer", "committed", "produce"]
+__all__ = ["QUIET", "Positions", "Sent", "TaggedProducer", "committed", "produce", "read_until"]
 
 Positions = dict[tuple[str, int], int]
 # librdkafka's own log lines are noise in test output; errors still surface through the API.
@@ -82,3 +84,25 @@ def committed(bootstrap: str, group: str, partitions: list[tuple[str, int]]) -> 
         return {(tp.topic, tp.partition): tp.offset for tp in result}
     finally:
         consumer.close()
+
+
+def read_until(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    done: Callable[[list[bytes]], bool],
+    timeout_s: float = 60.0,
+) -> list[bytes]:
+    """Values of ``topic`` from the start (by assignment, no group join) until ``done(values)``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader", **QUIET})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not done(values) and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                values.append(message.value() or b"")
+    finally:
+        consumer.close()
+    return values

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -22,24 +21,7 @@ from producers.events import LlmCallEvent
 from producers.wire import SplitRecord, split_record
 from streams.periodic import PIPELINE_METRICS_TABLE, decode_snapshot
 from streams.topics import TopicLayout
-from tests.integration.kafka_io import QUIET
-
-
-def _records(
-    bootstrap: str, topic: str, partitions: int, done: Any, timeout_s: float = 60
-) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "otlp-cmd-reader", **QUIET})
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not done(values) and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                values.append(message.value() or b"")
-    finally:
-        consumer.close()
-    return values
+from tests.integration.kafka_io import read_until
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
@@ -88,7 +70,7 @@ def test_the_otlp_command_publishes_spans_and_its_counters(
             pass  # not GenAI: counted and dropped
         provider.shutdown()
 
-        records = _records(
+        records = read_until(
             broker.bootstrap, layout.events, layout.partitions, lambda v: len(v) >= 1
         )
         split = split_record(records[0])
@@ -103,7 +85,7 @@ def test_the_otlp_command_publishes_spans_and_its_counters(
         def counted(values: list[bytes]) -> bool:
             return any(_dropped(v) >= 1 for v in values)
 
-        metrics = _records(broker.bootstrap, layout.metrics, 1, counted)
+        metrics = read_until(broker.bootstrap, layout.metrics, 1, counted)
         assert counted(metrics), "the receiver's counters must reach the metrics topic"
     finally:
         proc.send_signal(signal.SIGTERM)
