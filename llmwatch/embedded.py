@@ -2,8 +2,11 @@
 
 It starts a Tansu broker on a free loopback port, the Faust worker as a subprocess, and the ClickHouse
 sink in a thread of this process (it owns the chdb folder, which only one process may open), then drives
-the traffic simulator through the SDK, waits until every accepted event is stored or dead-lettered, stops
-everything in order (sink flush + commit first), and reads a summary back from ClickHouse.
+the traffic simulator through the SDK (its first ``client_calls`` OpenAI and Anthropic calls made through
+the real ``openai`` / ``anthropic`` clients, instrumented, against local fake APIs on 127.0.0.1; skipped
+with a log line when those packages are not installed), waits until every accepted event is stored or
+dead-lettered, stops everything in order (sink flush + commit first), and reads a summary back from
+ClickHouse.
 
 What can block: each stage has a bounded timeout; a stage that times out is reported, never hidden.
 """
@@ -11,6 +14,8 @@ What can block: each stage has a bounded timeout; a stage that times out is repo
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +42,8 @@ from streams.storage import CALLS_TABLE, DLQ_TABLE, ROLLUP_TABLE
 
 __all__ = ["DemoOptions", "DemoSummary", "run_demo"]
 
+log = logging.getLogger("llmwatch.demo")
+
 WORKER_STOP_GRACE_S: Final = 10.0
 # The demo's worker evaluates alerts and publishes snapshots often, so a short run shows them.
 DEMO_ALERT_INTERVAL_S: Final = 2.0
@@ -59,6 +66,8 @@ class DemoOptions:
     # Share of LLM and retrieval calls with text: the detectors run at hundreds of texts/s on two
     # cores, so the demo's burst carries text on a sample (all of it would take minutes to analyse).
     text_share: float = 0.15
+    # The first this many OpenAI / Anthropic LLM calls go through the real clients (0: none).
+    client_calls: int = 200
 
 
 @dataclass(slots=True)
@@ -82,6 +91,8 @@ class DemoSummary:
     guardrails_drained: bool = False
     planted: dict[tuple[str, str], int] = field(default_factory=dict)
     pii_values: frozenset[str] = frozenset()
+    # Calls made through the real openai / anthropic clients, per provider (None: not run).
+    client_calls: dict[str, int] | None = None
     elapsed_s: float = 0.0
     drained: bool = False
     dsn: str = ""
@@ -156,6 +167,22 @@ def _wait_until(done: Callable[[], bool], timeout_s: float, tick: Callable[[], N
     return done()
 
 
+@contextlib.contextmanager
+def _client_traffic(publisher: Any, options: DemoOptions) -> Iterator[Any]:
+    """A running ``ClientTraffic`` on ``publisher``, or None when off or openai/anthropic are missing."""
+    if options.client_calls <= 0:
+        yield None
+        return
+    if importlib.util.find_spec("openai") is None or importlib.util.find_spec("anthropic") is None:
+        log.info("demo: openai/anthropic not installed, no calls through real clients")
+        yield None
+        return
+    from producers.simulator.clients import ClientTraffic
+
+    with ClientTraffic(publisher) as traffic:
+        yield traffic
+
+
 def _drive_traffic(
     settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary
 ) -> Any:
@@ -168,7 +195,7 @@ def _drive_traffic(
         text_capture=options.text_capture or settings.text_capture,
         queue_max_bytes=settings.sdk_queue_max_bytes,
     )
-    with _progress(console) as progress:
+    with _progress(console) as progress, _client_traffic(publisher, options) as via_clients:
         task = progress.add_task("simulating traffic", total=options.events)
         report = run_simulation(
             publisher.emit,
@@ -178,7 +205,11 @@ def _drive_traffic(
             scenario=demo_scenario(),
             on_progress=lambda n: progress.update(task, completed=n),
             texts=None if options.text_capture is None else TextMix(share=options.text_share),
+            via_clients=via_clients,
+            client_calls=0 if via_clients is None else options.client_calls,
         )
+    if via_clients is not None:
+        summary.client_calls = dict(report.client_calls_by_provider)
     summary.planted = dict(report.planted)
     summary.pii_values = report.pii_values
     for index in range(options.bad_events):

@@ -53,6 +53,13 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
     overview.add_row("dead letters (llm_dlq)", f"{summary.dlq_rows:,}")
     overview.add_row("elapsed", f"{summary.elapsed_s:.1f} s")
     console.print(overview)
+    if summary.client_calls is not None:
+        per_provider = ", ".join(
+            f"{name} {n:,}"
+            for name, n in sorted(summary.client_calls.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        total = sum(summary.client_calls.values())
+        console.print(f"through real clients: {total:,} calls ({per_provider or 'none'})")
     console.print(_counts_table("rows per service", ("service", "rows"), list(summary.per_service)))
     console.print(
         _counts_table(

@@ -3,6 +3,8 @@
 - :class:`Simulator` turns a seed and a :class:`Scenario` into traces of
   :class:`~producers.events.LlmCallEvent` at injected times (never reads the clock).
 - :func:`run_simulation` paces a simulator's events into a callback at a target rate, live.
+- :class:`ClientTraffic` makes simulated OpenAI / Anthropic calls through the real, instrumented clients
+  against local fake APIs (``fake_openai``, ``fake_anthropic``); ``run_simulation(via_clients=...)``.
 - :func:`default_scenario` is the demo fleet (4 services, OpenAI/Anthropic/Gemini/vLLM models) with a
   prompt-version incident on support-bot at 60% of the run.
 """
@@ -19,6 +21,7 @@ from producers.simulator.catalog import (
     default_scenario,
     demo_scenario,
 )
+from producers.simulator.clients import ClientTraffic
 from producers.simulator.runner import SimulationReport, run_simulation
 from producers.simulator.scenario import (
     CallPlan,
@@ -52,6 +55,7 @@ __all__ = [
     "INCIDENT_SERVICE",
     "PROMPT_INCIDENT_NAME",
     "CallPlan",
+    "ClientTraffic",
     "Effect",
     "FailureRates",
     "FailureSpike",

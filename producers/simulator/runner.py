@@ -1,8 +1,14 @@
 """Paced, live simulation: hands ``events`` simulated events to a callback at about ``rate`` per second.
 
 Guarantees:
-- Exactly ``events`` calls of ``emit`` (unless ``emit`` raises: its exception propagates unchanged and
-  the run stops). The last trace may be cut short; parents are always emitted before their children.
+- Exactly ``events`` events, each handed once to ``emit`` (unless ``emit`` raises: its exception
+  propagates unchanged and the run stops). With ``via_clients`` (a running
+  :class:`~producers.simulator.clients.ClientTraffic`) and ``client_calls`` > 0, the first
+  ``client_calls`` events it handles (OpenAI and Anthropic LLM calls) are made through the real clients
+  instead, whose instrumentation emits them to its own sink, and not given to ``emit``; the report counts
+  them (``client_calls``, per provider) and as accepted when that sink accepted their event. Without
+  them the run is exactly as before.
+  The last trace may be cut short; parents are always emitted before their children.
 - Pacing is a token bucket (burst of :data:`BURST_WINDOW_S` worth of events) that waits with ``sleep``
   in slices of :data:`MIN_SLEEP_S` to :data:`SLEEP_SLICE_S`, so a caller's Ctrl-C is honoured quickly.
   ``rate <= 0`` or ``rate == inf`` emits as fast as ``emit`` allows and never sleeps.
@@ -12,7 +18,8 @@ Guarantees:
   on ``seed`` and ``scenario``; event ids also depend on the first ``now()``, so two live runs with the same
   seed never share ids.
 
-This blocks the calling thread for about ``events / rate`` seconds.
+This blocks the calling thread for about ``events / rate`` seconds, plus each client call's local HTTP
+round trip and scripted first-token delay.
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from producers.events import LlmCallEvent, SpanKind
 from producers.simulator.scenario import Scenario
 from producers.simulator.texts import TextMaker, TextMix, TextTruth
 from producers.simulator.traffic import Simulator
+
+if TYPE_CHECKING:
+    from producers.simulator.clients import ClientTraffic
 
 __all__ = [
     "BURST_WINDOW_S",
@@ -70,6 +80,9 @@ class SimulationReport:
     planted: Mapping[tuple[str, str], int] = field(default_factory=dict)
     # Every personal-data value the simulator put in a text (for no-raw-PII checks downstream).
     pii_values: frozenset[str] = frozenset()
+    # Events made as real client calls (via_clients) instead of emitted, in all and per provider.
+    client_calls: int = 0
+    client_calls_by_provider: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -107,11 +120,17 @@ class _TokenBucket:
             self._sleep(min(SLEEP_SLICE_S, max(MIN_SLEEP_S, wait)))
 
 
-def _validate(events: int, rate: float) -> None:
+def _validate(
+    events: int, rate: float, client_calls: int, via_clients: ClientTraffic | None
+) -> None:
     if isinstance(events, bool) or not isinstance(events, int) or events < 1:
         raise ValueError(f"events must be an integer >= 1, got {events!r}")
     if math.isnan(rate):
         raise ValueError(f"rate must be a number (<= 0 or inf: unpaced), got {rate!r}")
+    if isinstance(client_calls, bool) or not isinstance(client_calls, int) or client_calls < 0:
+        raise ValueError(f"client_calls must be an integer >= 0, got {client_calls!r}")
+    if client_calls > 0 and via_clients is None:
+        raise ValueError(f"client_calls={client_calls} needs via_clients (a running ClientTraffic)")
 
 
 def run_simulation(
@@ -126,9 +145,11 @@ def run_simulation(
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = _utc_now,
     texts: TextMix | None = None,
+    via_clients: ClientTraffic | None = None,
+    client_calls: int = 0,
 ) -> SimulationReport:
     """Emits ``events`` events at about ``rate`` per second; see the module docstring."""
-    _validate(events, rate)
+    _validate(events, rate, client_calls, via_clients)
     # Ids depend on the run's start time, so two live runs never collide in downstream dedup,
     # while an injected ``now`` keeps a run reproducible.
     simulator = Simulator(seed, scenario, id_seed=f"{seed}:{now().isoformat()}")
@@ -142,6 +163,7 @@ def run_simulation(
     maker = None if texts is None else TextMaker(seed, texts)
     planted: Counter[tuple[str, str]] = Counter()
     pii_values: set[str] = set()
+    by_client: Counter[str] = Counter()
     for emitted in range(events):
         if bucket is not None:
             bucket.acquire()
@@ -159,7 +181,14 @@ def run_simulation(
         by_service[event.service] += 1
         if event.request_model is not None:
             by_model[event.request_model] += 1
-        if emit(event):
+        if via_clients is not None and by_client.total() < client_calls:
+            before = via_clients.accepted
+            if via_clients.call(event):
+                by_client[str(event.provider_name)] += 1
+                accepted += via_clients.accepted - before
+            elif emit(event):
+                accepted += 1
+        elif emit(event):
             accepted += 1
         if on_progress is not None and (emitted + 1) % PROGRESS_EVERY == 0:
             on_progress(emitted + 1)
@@ -173,6 +202,8 @@ def run_simulation(
         starts,
         dict(planted),
         frozenset(pii_values),
+        by_client.total(),
+        dict(by_client),
     )
 
 

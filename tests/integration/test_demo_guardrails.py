@@ -76,6 +76,17 @@ def test_guardrails_find_the_planted_content_and_an_injection_alert_fires(
     assert ("injection-attempts", "fast") in fired, summary.alerts
 
 
+def test_the_demo_drives_real_openai_and_anthropic_clients(
+    demo: tuple[DemoSummary, Settings],
+) -> None:
+    summary, _settings = demo
+    calls = summary.client_calls
+    assert calls is not None, "the demo must route calls through the real clients"
+    assert set(calls) == {"openai", "anthropic"} and min(calls.values()) > 0
+    assert sum(calls.values()) == 200
+    assert summary.complete  # and every one of them stored or dead-lettered
+
+
 @pytest.mark.slow
 def test_no_table_holds_the_personal_data_the_simulator_sent(
     demo: tuple[DemoSummary, Settings],
