@@ -9,13 +9,21 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from llmwatch.settings import Settings
+from llmwatch.cli_chain import register as register_chain_commands
+from llmwatch.cli_common import (
+    BootstrapOpt,
+    DataDirOpt,
+    DsnOpt,
+    _logging,
+    _settings,
+    console,
+    err_console,
+)
 
 __all__ = ["app", "main"]
 
@@ -38,37 +46,6 @@ guard_app = typer.Typer(
     help="Guardrail detectors: PII, prompt injection, content.", no_args_is_help=True
 )
 app.add_typer(guard_app, name="guard")
-console = Console()
-err_console = Console(stderr=True)
-
-BootstrapOpt = Annotated[
-    str | None,
-    typer.Option("--bootstrap", "-b", help="Kafka bootstrap servers [LLMWATCH_BOOTSTRAP]."),
-]
-DsnOpt = Annotated[
-    str | None, typer.Option("--dsn", help="ClickHouse DSN [LLMWATCH_CLICKHOUSE_DSN].")
-]
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Local data folder [LLMWATCH_DATA_DIR].")
-]
-
-
-def _settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with explicit CLI options taking precedence."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        return Settings(**given)
-    except Exception as exc:  # pydantic ValidationError: show it plainly, no traceback
-        err_console.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
-
-
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 @app.command()
@@ -272,95 +249,6 @@ def sql(
 
 
 @app.command()
-def otlp(
-    bootstrap: BootstrapOpt = None,
-    host: Annotated[
-        str | None, typer.Option("--host", help="Bind address [LLMWATCH_OTLP_HOST: 127.0.0.1].")
-    ] = None,
-    http_port: Annotated[
-        int | None,
-        typer.Option(
-            "--http-port", help="OTLP/HTTP port, 0 for off [LLMWATCH_OTLP_HTTP_PORT: 4318]."
-        ),
-    ] = None,
-    grpc_port: Annotated[
-        int | None,
-        typer.Option(
-            "--grpc-port", help="OTLP/gRPC port, 0 for off [LLMWATCH_OTLP_GRPC_PORT: 4317]."
-        ),
-    ] = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Receive OpenTelemetry trace exports (OTLP/HTTP and gRPC) and publish their GenAI spans.
-
-    Set LLMWATCH_OTLP_TOKEN to require 'Authorization: Bearer <token>' (kept out of the command line)."""
-    from llmwatch.processes import run_otlp
-
-    settings = _settings(
-        bootstrap=bootstrap,
-        otlp_host=host,
-        otlp_http_port=http_port,
-        otlp_grpc_port=grpc_port,
-        data_dir=data_dir,
-    )
-    _logging(settings)
-    raise typer.Exit(run_otlp(settings))
-
-
-@app.command()
-def scrape(
-    urls: Annotated[
-        list[str], typer.Argument(help="vLLM or TGI metrics URLs, e.g. http://gpu-1:8000/metrics.")
-    ],
-    interval: Annotated[
-        float, typer.Option("--interval", min=1.0, help="Seconds between scrapes.")
-    ] = 15.0,
-    bootstrap: BootstrapOpt = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Scrape self-hosted model servers' /metrics (queue depth, KV cache, tokens/s) into pipeline metrics."""
-    from llmwatch.processes import stop_event_on_signals
-    from llmwatch.scrape import run_scrape
-
-    settings = _settings(bootstrap=bootstrap, data_dir=data_dir)
-    _logging(settings)
-    try:
-        code = run_scrape(
-            urls,
-            bootstrap=settings.bootstrap,
-            topic=settings.layout.metrics,
-            interval_s=interval,
-            stop=stop_event_on_signals(),
-        )
-    except ValueError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    raise typer.Exit(code)
-
-
-@app.command()
-def trace(
-    trace_id: Annotated[str, typer.Argument(help="The trace id (as the SDK or OTLP sent it).")],
-    dsn: DsnOpt = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Print one trace's span tree with timings, tokens and cost."""
-    from llmwatch.trace_view import fetch_trace, render_trace
-    from sinks.clickhouse import connect
-
-    settings = _settings(clickhouse_dsn=dsn, data_dir=data_dir)
-    client = connect(settings.dsn)
-    try:
-        spans = fetch_trace(client, settings.database, trace_id)
-    finally:
-        client.close()
-    if not spans:
-        err_console.print(f"no spans stored for trace {trace_id!r}")
-        raise typer.Exit(1)
-    console.print(render_trace(trace_id, spans))
-
-
-@app.command()
 def simulate(
     events: Annotated[int, typer.Option("--events", "-n", min=1, help="Events to emit.")] = 10_000,
     rate: Annotated[
@@ -499,6 +387,9 @@ def snapshot(
     console.print(f"snapshot: {html}")
     for error in errors:
         err_console.print(f"[yellow]panel failed:[/yellow] {error}")
+
+
+register_chain_commands(app)  # otlp, scrape, trace: listed after the commands above
 
 
 def _operational_errors() -> tuple[type[Exception], ...]:
