@@ -2,8 +2,9 @@
 
 :class:`OtlpReceiver` listens for trace exports (``POST /v1/traces``, ``TraceService/Export``), maps each
 request's GenAI spans to events (``producers.otlp.mapping``) and hands every event to ``emit``, normally
-``producers.sdk.Publisher.emit``. :func:`serve` runs one until a ``threading.Event`` is set: that is what
-the ``llmwatch otlp`` command calls.
+``producers.sdk.Publisher.emit``. :func:`serve` runs one until a ``threading.Event`` is set (for
+embedding in another process); the ``llmwatch otlp`` command runs an :class:`OtlpReceiver` itself, to
+publish its counters as pipeline metrics (``llmwatch.processes.run_otlp``).
 
 Guarantees:
 - Nothing blocks on the app side beyond the export round trip: the reply is sent as soon as the request's
