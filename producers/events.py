@@ -59,6 +59,12 @@ MAX_TOKENS_PER_CALL: Final = 100_000_000
 
 _TOKEN_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 
+
+def is_identifier(value: object) -> bool:
+    """Whether ``value`` is a lower-case identifier, as ``operation_name`` / ``provider_name`` must be."""
+    return isinstance(value, str) and _TOKEN_RE.match(value) is not None
+
+
 MetadataValue = str | int | float | bool | None
 
 
@@ -249,7 +255,7 @@ class LlmCallEvent(BaseModel):
     @field_validator("operation_name", "provider_name", mode="after")
     @classmethod
     def _token(cls, value: str | None) -> str | None:
-        if value is not None and not _TOKEN_RE.match(value):
+        if value is not None and not is_identifier(value):
             raise ValueError(
                 f"must be a lower-case identifier like 'chat' or 'openai', got {value!r}"
             )

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final
@@ -72,6 +71,7 @@ from producers.integrations.calls import (
     CallSpan,
     SyncStreamProxy,
     captures_text,
+    check_provider,
 )
 from producers.sdk.tracking import EventSink
 
@@ -84,8 +84,6 @@ DEFAULT_PROVIDER: Final = "anthropic"
 _WRAPPED: Final = "_llmwatch_wrapped"
 # The header the SDK's with_raw_response / with_streaming_response wrappers add to a call.
 _RAW_RESPONSE_HEADER: Final = "X-Stainless-Raw-Response"
-# The event contract's rule for provider names (producers.events.LlmCallEvent.provider_name).
-_PROVIDER_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 
 
 def instrument_anthropic(sink: EventSink, client: Any, *, provider: str | None = None) -> None:
@@ -93,11 +91,7 @@ def instrument_anthropic(sink: EventSink, client: Any, *, provider: str | None =
 
     Raises ``ValueError`` for a ``provider`` that is not a lower-case identifier and ``TypeError`` for
     an object whose ``messages`` is not an Anthropic ``Messages`` / ``AsyncMessages`` resource."""
-    if provider is not None and (not isinstance(provider, str) or not _PROVIDER_RE.match(provider)):
-        raise ValueError(
-            f"provider must be a lower-case identifier like 'anthropic' or 'aws.bedrock', "
-            f"got {provider!r}"
-        )
+    check_provider(provider, "'anthropic' or 'aws.bedrock'")
     from anthropic.resources.messages import AsyncMessages, Messages
 
     messages = getattr(client, "messages", None)

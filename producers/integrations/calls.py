@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final
 
+from producers.events import is_identifier
 from producers.sdk.tracking import EventSink, SpanRecorder, current_span
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "CallSpan",
     "SyncStreamProxy",
     "captures_text",
+    "check_provider",
     "header_int",
 ]
 
@@ -47,6 +49,14 @@ STREAM_END_KEY: Final = (
     "llmwatch.stream_end"  # "closed" or "abandoned" when a stream did not finish
 )
 USAGE_KEY: Final = "llmwatch.usage"  # "missing" when the provider reported no token usage
+
+
+def check_provider(provider: str | None, example: str) -> None:
+    """Raise ValueError naming ``provider`` unless it is None or a valid event provider name."""
+    if provider is not None and not is_identifier(provider):
+        raise ValueError(
+            f"provider must be a lower-case identifier like {example}, got {provider!r}"
+        )
 
 
 def captures_text(sink: EventSink) -> bool:

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -71,6 +70,7 @@ from producers.integrations.calls import (
     CallSpan,
     SyncStreamProxy,
     captures_text,
+    check_provider,
 )
 from producers.integrations.openai_results import (
     ChatStream,
@@ -91,7 +91,6 @@ OPENAI_HOST: Final = "api.openai.com"
 AZURE_HOST_SUFFIX: Final = ".openai.azure.com"
 # The header the SDK's with_raw_response / with_streaming_response wrappers add to a call.
 _RAW_RESPONSE_HEADER: Final = "x-stainless-raw-response"
-_PROVIDER_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")  # as producers.events accepts it
 
 # (operation, attribute path from the client, request key of the max-tokens parameters)
 _ENDPOINTS: Final = (
@@ -129,11 +128,7 @@ def instrument_openai(
             f"instrument_openai needs an openai.OpenAI or openai.AsyncOpenAI, "
             f"got {type(client).__qualname__}"
         )
-    if provider is not None and not (isinstance(provider, str) and _PROVIDER_RE.match(provider)):
-        raise ValueError(
-            f"provider must be a lower-case identifier like 'vllm' or 'azure.ai.openai', "
-            f"got {provider!r}"
-        )
+    check_provider(provider, "'vllm' or 'azure.ai.openai'")
     url = client.base_url
     host = str(url.host)
     base: dict[str, Any] = {
