@@ -9,7 +9,6 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from producers.events import LlmCallEvent
 from producers.sdk import Publisher
@@ -21,7 +20,7 @@ from streams.text.pii import PiiDetector
 from streams.text.records import decode_guardrails
 from streams.topics import TopicLayout
 from tests.clock import Clock
-from tests.integration.kafka_io import QUIET, committed, produce
+from tests.integration.kafka_io import QUIET, committed, produce, read_until
 
 CALLS = 40
 EMAIL = "rosalind.okoye@example.net"
@@ -51,22 +50,15 @@ def _read_all(
     bootstrap: str, topic: str, partitions: int, expect: int, timeout_s: float = 60.0
 ) -> list[bytes]:
     """``expect`` records of ``topic`` from the start, read by assignment (no group join)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader", **QUIET})
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(values) < expect and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                values.append(message.value() or b"")
-    finally:
-        consumer.close()
-    return values
+    return read_until(bootstrap, topic, partitions, lambda v: len(v) >= expect, timeout_s)
 
 
 def _run(config: AnalyzerConfig, analyzer: TextAnalyzer, until: Any) -> TextConsumer:
-    consumer = TextConsumer(config, analyzer.analyze)
+    return run_until(TextConsumer(config, analyzer.analyze), until)
+
+
+def run_until(consumer: TextConsumer, until: Any) -> TextConsumer:
+    """Run ``consumer`` in a thread until ``until(consumer)`` holds (at most 120 s), then stop it."""
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
     thread.start()

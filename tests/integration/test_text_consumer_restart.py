@@ -3,8 +3,6 @@ and the next process (same group) restores the firing alert with its id before i
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from producers.events import LlmCallEvent, TextCapture
@@ -18,6 +16,7 @@ from streams.text.slo_state import state_key
 from streams.topics import TopicLayout
 from tests.clock import Clock
 from tests.integration.kafka_io import QUIET
+from tests.integration.test_text_consumer import run_until
 
 CALLS = 40
 GROUP = "analyze-restart"
@@ -56,16 +55,7 @@ def _run(layout: TopicLayout, bootstrap: str, until: Any) -> TextConsumer:
         bootstrap=bootstrap, layout=layout, group_id=GROUP, alert_interval_s=0.2
     )
     analyzer = TextAnalyzer(injection=InjectionDetector(use_encoder=False))
-    consumer = TextConsumer(config, analyzer.analyze, guards)
-    stop = threading.Event()
-    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not until(consumer) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    stop.set()
-    thread.join(30)
-    return consumer
+    return run_until(TextConsumer(config, analyzer.analyze, guards), until)
 
 
 def test_a_restarted_analyzer_keeps_the_firing_guardrail_alert(
