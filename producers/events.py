@@ -240,6 +240,9 @@ class LlmCallEvent(BaseModel):
     # never stores text that arrives on the events topic.
     input_text: str | None = _text("input_text")
     output_text: str | None = _text("output_text")
+    # The expected answer, when the app knows it (golden traffic, a labelled replay): enables the
+    # reference metrics and the correctness rubric of the evaluation path. Travels like the texts.
+    reference_text: str | None = _text("reference_text")
     # Per-call text capture; None takes the SDK's setting. On the events topic: the mode that applied.
     text_capture: TextCapture | None = None
 
@@ -261,7 +264,7 @@ class LlmCallEvent(BaseModel):
             )
         return value
 
-    @field_validator("input_text", "output_text", mode="after")
+    @field_validator("input_text", "output_text", "reference_text", mode="after")
     @classmethod
     def _text_size(cls, value: str | None) -> str | None:
         if value is not None and len(value) > MAX_TEXT_CHARS:

@@ -7,7 +7,8 @@ neither slows it nor outlives the texts topic's retention (``streams.topics.DEFA
 (``streams.text.consumer``) reads them, and stores text only when the mode is ``store``, redacted.
 
 Format: UTF-8 JSON, batched like events (``producers.wire``). A record carries the event's ids and the
-labels the guardrail rollups group by (service, model, prompt version), never the event's metrics.
+labels the guardrail rollups and the judge sampling rules filter on (service, model, prompt version and
+variant, span kind, status), never the event's metrics.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 TEXT_RECORD_VERSION: Final = 1
-TEXT_FIELDS: Final = ("input_text", "output_text")
+TEXT_FIELDS: Final = ("input_text", "output_text", "reference_text")
 # Event fields copied into the text record, so that analysis can be grouped without the event.
 _LABEL_FIELDS: Final = (
     "event_id",
@@ -48,8 +49,12 @@ _LABEL_FIELDS: Final = (
     "provider_name",
     "request_model",
     "response_model",
+    "response_id",
     "prompt_name",
     "prompt_version",
+    "variant",
+    "status",
+    "error_type",
     "user_id",
     "tenant_id",
     "start_time",
@@ -74,11 +79,17 @@ class TextRecord(BaseModel):
     response_model: str | None = Field(default=None, max_length=MAX_LABEL_CHARS)
     prompt_name: str | None = Field(default=None, max_length=MAX_LABEL_CHARS)
     prompt_version: str | None = Field(default=None, max_length=MAX_LABEL_CHARS)
+    variant: str | None = Field(default=None, max_length=MAX_LABEL_CHARS)
+    response_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    status: str = Field(default="ok", max_length=MAX_LABEL_CHARS)  # the call's status: ok or error
+    error_type: str | None = Field(default=None, max_length=MAX_LABEL_CHARS)
     user_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     tenant_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     start_time: datetime
     input_text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     output_text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    # The expected answer (``LlmCallEvent.reference_text``): for the evaluation path, never analysed.
+    reference_text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     truncated: bool = False  # a text was cut to MAX_TEXT_CHARS
 
     @property

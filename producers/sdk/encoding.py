@@ -76,7 +76,7 @@ def encode_event(event: object, defaults: EventDefaults) -> Encoded | Rejected:
 
 
 def _encode_model(event: LlmCallEvent, defaults: EventDefaults) -> Encoded | Rejected:
-    if event.input_text is not None or event.output_text is not None:
+    if any(t is not None for t in (event.input_text, event.output_text, event.reference_text)):
         # The text goes to its own record (or nowhere): split it off on the wire dict.
         return _encode_mapping(event.to_wire(), defaults)
     return _sized(event.to_json(), event.trace_id)

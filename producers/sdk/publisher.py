@@ -16,6 +16,8 @@ Guarantees:
   deduplicated downstream.
 - Message key: ``tb-<crc32(trace_id) % 32>`` (``producers.sdk.batching``), so all spans of a trace
   land on one partition and one process's events keep their order within a trace.
+- ``feedback(target, name, value, ...)`` sends human feedback (``producers.feedback``) on the texts
+  topic, keyed by the target's trace bucket; like ``emit`` it never raises nor blocks.
 - Text capture is off by default (``text_capture="off"``): ``input_text`` / ``output_text`` never leave
   the app. With ``"analyze"`` or ``"store"`` (or an event's own ``text_capture``) they go to the texts
   topic as a text record (``producers.texts``), never in the event itself.
@@ -30,14 +32,19 @@ What can block: only ``flush`` and ``close``, each up to its timeout.
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
 from types import TracebackType
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from producers.events import LlmCallEvent, TextCapture
+from producers.feedback import build_feedback
 from producers.guard.check import GuardVerdict, guard
+from producers.sdk.batching import bucket_for
 from producers.sdk.config import (
     DEFAULT_BATCH_MAX_BYTES,
     DEFAULT_BATCH_MAX_EVENTS,
@@ -170,6 +177,44 @@ class Publisher:
             return self._sender.close(timeout)
         except Exception:
             log.debug("llmwatch: close failed", exc_info=True)
+            return False
+
+    def feedback(
+        self,
+        target: str,
+        name: str,
+        value: bool | float | str,
+        comment: str | None = None,
+        user_id: str | None = None,
+    ) -> bool:
+        """Record human feedback on a call: ``target`` is its trace id or response id, ``value`` a
+        bool (thumbs), a number (a rating) or a label. Idempotent per (target, name, user): sending
+        again replaces the earlier value. It may come before or after the call's own event.
+
+        Never raises, never blocks; True iff accepted. Invalid arguments are dropped, counted as
+        ``dropped_invalid`` and logged with the bad value. The comment is sent only when this publisher
+        captures text; see ``producers.feedback``."""
+        try:
+            record = build_feedback(
+                target,
+                name,
+                value,
+                comment=comment,
+                user_id=user_id,
+                service=self._defaults.service,
+                environment=self._defaults.environment,
+                now_ms=time.time_ns() // 1_000_000,
+                keep_comment=self._defaults.text_capture is not TextCapture.OFF,
+            )
+        except (ValueError, ValidationError) as exc:
+            self._sender.counters.drop("dropped_invalid", 1, f"feedback: {exc}")
+            log.warning("llmwatch: feedback dropped: %s", exc)
+            return False
+        try:
+            routing = record.trace_id or record.response_id or target
+            return self._sender.submit(b"", bucket_for(routing), record.to_json())
+        except Exception:
+            log.debug("llmwatch: feedback failed", exc_info=True)
             return False
 
     def guard(self, text: object) -> GuardVerdict:

@@ -217,8 +217,9 @@ class SendLoop:
             return
         payload, bucket, text = item
         now = time.monotonic()
-        for batch in self.batcher.add(bucket, payload, now):
-            self._send(batch)
+        if payload:  # empty: a side record (feedback) without an event
+            for batch in self.batcher.add(bucket, payload, now):
+                self._send(batch)
         if text is not None:
             for batch in self.text_batcher.add(bucket, text, now):
                 self._send(batch, texts=True)

@@ -78,7 +78,9 @@ class Sender:
         return self.counters.snapshot()
 
     def submit(self, payload: bytes, bucket: int, text: bytes | None = None) -> bool:
-        """Queue one encoded event (and its text record, if any). Never blocks; False if dropped."""
+        """Queue one encoded event (and its text record, if any). Never blocks; False if dropped.
+
+        An empty ``payload`` queues ``text`` alone (a feedback record for the texts topic)."""
         if self.closing:
             self.counters.add("dropped_closed")
             return False
@@ -89,8 +91,14 @@ class Sender:
                 self.counters.drop("dropped_closed", 1, f"cannot start the SDK thread: {exc}")
                 return False
         config = self.config
-        size = held_bytes(payload) if text is None else held_bytes(payload) + held_bytes(text)
-        if not self.counters.accept(size, config.queue_max_events, config.queue_max_bytes):
+        size = held_bytes(payload) if payload else 0
+        if text is not None:
+            size += held_bytes(text)
+        # An empty payload: a side record (feedback) alone on the texts topic, without an event.
+        held = self.counters.accept(
+            size, config.queue_max_events, config.queue_max_bytes, event=bool(payload)
+        )
+        if not held:
             return False  # accept() counted the drop
         self.queue.put((payload, bucket, text))
         return True

@@ -105,9 +105,12 @@ class Counters:
         self.last_reason[name] = reason
         self.add(name, n)
 
-    def accept(self, nbytes: int, max_events: int, max_bytes: int) -> bool:
+    def accept(self, nbytes: int, max_events: int, max_bytes: int, *, event: bool = True) -> bool:
         """Hold one more event of ``nbytes`` and count it emitted if both bounds allow; else count
-        the drop (``dropped_queue_full`` or ``dropped_queue_bytes``) and return False."""
+        the drop (``dropped_queue_full`` or ``dropped_queue_bytes``) and return False.
+
+        ``event=False``: a record without an event (feedback on the texts topic), held by its bytes
+        only and settled as a text record (``texts_delivered`` / ``texts_failed``)."""
         with self._lock:
             values = self._values
             if values[_HELD_EVENTS] >= max_events:
@@ -118,8 +121,9 @@ class Counters:
                 values[_BYTE_DROPS] += 1
                 return False
             values[_HELD_BYTES] = held
-            values[_HELD_EVENTS] += 1
-            values[_EMITTED] += 1
+            if event:
+                values[_HELD_EVENTS] += 1
+                values[_EMITTED] += 1
             return True
 
     def release(self, nbytes: int, events: int) -> None:

@@ -147,12 +147,16 @@ class SpanRecorder:
             finish_reasons=None if finish_reasons is None else list(finish_reasons),
         )
 
-    def set_text(self, *, input: object = None, output: object = None) -> None:
-        """Prompt and completion; dropped by the publisher unless it captures text. Non-strings
-        (e.g. a list of chat messages) are stored as their JSON."""
+    def set_text(
+        self, *, input: object = None, output: object = None, reference: object = None
+    ) -> None:
+        """Prompt, completion and the expected answer when known (for the evaluation path); dropped
+        by the publisher unless it captures text. Non-strings (e.g. a list of chat messages) are
+        stored as their JSON."""
         self._set_given(
             input_text=None if input is None else _as_text(input),
             output_text=None if output is None else _as_text(output),
+            reference_text=None if reference is None else _as_text(reference),
         )
 
     def set_metadata(self, **entries: str | int | float | bool | None) -> None:
