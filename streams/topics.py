@@ -77,9 +77,13 @@ class TopicLayout:
     - ``state``: the worker's restart state (``streams.state``), one key per worker app id, compacted.
       Read only by the worker, at start.
     - ``texts``: captured prompt and output text (``producers.texts``), the only topic that carries
-      text, with its own short retention (``text_retention_hours``). Read by the text-analysis
-      consumer (``llmwatch analyze``).
+      text from apps, with its own short retention (``text_retention_hours``), and human feedback
+      (``producers.feedback``, keyed like its trace). Read by the text-analysis consumer
+      (``llmwatch analyze``).
     - ``guardrails``: the text-analysis consumer's findings and per-minute rollups. Read by the sink.
+    - ``judge_requests``: sampled calls with the text the judge needs (``streams.evaluation.items``);
+      carries text, so it has the texts topic's short retention. Read by ``llmwatch judge``.
+    - ``scores``: judge, metric and human scores (``llm_scores`` rows). Read by the sink.
     """
 
     prefix: str = DEFAULT_PREFIX
@@ -135,6 +139,14 @@ class TopicLayout:
     def guardrails(self) -> str:
         return f"{self.prefix}.guardrails"
 
+    @property
+    def judge_requests(self) -> str:
+        return f"{self.prefix}.judge-requests"
+
+    @property
+    def scores(self) -> str:
+        return f"{self.prefix}.scores"
+
     def specs(self) -> list[TopicSpec]:
         retention = self.retention_hours * _MS_PER_HOUR
         # The DLQ keeps records 7x longer: someone has to look at them.
@@ -151,4 +163,8 @@ class TopicLayout:
             ),
             TopicSpec(self.texts, self.partitions, self.text_retention_hours * _MS_PER_HOUR),
             TopicSpec(self.guardrails, self.partitions, retention),
+            TopicSpec(
+                self.judge_requests, self.partitions, self.text_retention_hours * _MS_PER_HOUR
+            ),
+            TopicSpec(self.scores, self.partitions, retention),
         ]

@@ -25,7 +25,8 @@ from typing import Final, Literal, Protocol, TypeVar
 from producers.events import SpanKind
 from producers.texts import TextRecord
 from streams.text.findings import ContentVerdict, InjectionVerdict, PiiSpan
-from streams.text.records import INPUT, OUTPUT, FieldAnalysis, TextAnalysis
+from streams.text.records import INPUT, OUTPUT, FieldAnalysis, TextAnalysis, redact_spans
+from streams.text.redaction import Redactor
 
 __all__ = [
     "ContentChecking",
@@ -124,6 +125,17 @@ class TextAnalyzer:
         detector = self.pii
         found = self._guarded("PII", lambda: detector.detect_batch(texts), len(texts))
         return [tuple(spans or ()) for spans in found]
+
+    def redact(self, texts: Sequence[str]) -> list[str]:
+        """Each text with the PII detector's spans replaced by ``<TYPE>`` (for text that is not
+        analysed otherwise: feedback comments, reference answers). Without a PII detector, the
+        pattern redactor (emails, cards, keys...) stands in."""
+        if self.pii is None:
+            redactor = Redactor()
+            return [redactor.redact(text).text for text in texts]
+        return [
+            redact_spans(text, spans) for text, spans in zip(texts, self._spans(texts), strict=True)
+        ]
 
     def _injection(
         self, texts: Sequence[str], sources: Sequence[str]

@@ -38,9 +38,11 @@ from typing import Any, Final
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from pydantic import ValidationError
 
+from producers.feedback import FeedbackRecord, is_feedback_record
 from producers.texts import TextRecord
 from producers.wire import RecordError, split_record
 from streams.clock import Clock, wall_clock_ms
+from streams.evaluation.tap import EvaluationTap
 from streams.ingest.records import DeadLetter
 from streams.ingest.validate import SourcePosition
 from streams.slo.alerts import encode_status
@@ -103,10 +105,12 @@ class _Decoded:
     position: SourcePosition
     records: list[TextRecord]
     dead: list[DeadLetter]
+    feedback: list[FeedbackRecord] = field(default_factory=list)
 
 
 def decode_texts(value: bytes | None, position: SourcePosition, now_ms: int) -> _Decoded:
-    """The text records of one source record, and dead letters (without text) for what is unreadable."""
+    """The text records and feedback records of one source record, and dead letters (without text)
+    for what is unreadable."""
     decoded = _Decoded(position, [], [])
 
     def dead(index: int, reason: str, size: int) -> None:
@@ -128,12 +132,17 @@ def decode_texts(value: bytes | None, position: SourcePosition, now_ms: int) -> 
         dead(-1, f"unreadable texts record: {split.reason}", len(value or b""))
         return decoded
     for index, doc in enumerate(split.events):
+        feedback = is_feedback_record(doc)
         try:
-            decoded.records.append(TextRecord.model_validate(doc))
+            if feedback:
+                decoded.feedback.append(FeedbackRecord.model_validate(doc))
+            else:
+                decoded.records.append(TextRecord.model_validate(doc))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "record"
-            dead(index, f"invalid text record: {where}: {first['msg']}", len(repr(doc)))
+            kind = "feedback record" if feedback else "text record"
+            dead(index, f"invalid {kind}: {where}: {first['msg']}", len(repr(doc)))
     return decoded
 
 
@@ -166,9 +175,11 @@ class TextConsumer:
         slos: SloFile | None = None,
         *,
         clock: Clock = wall_clock_ms,
+        evaluation: EvaluationTap | None = None,
     ) -> None:
         self.config = config
         self._analyze = analyze
+        self.evaluation = evaluation
         self._clock = clock
         self.slos = None if slos is None else GuardrailSlos(slos, clock=clock)
         self._next_alerts = 0.0
@@ -249,6 +260,8 @@ class TextConsumer:
             self._beat()
             found = [findings_of(a) for a in mine]  # once per call: rows, SLOs and counts share it
             outputs += self._outputs(part, mine, found)
+            if self.evaluation is not None:
+                outputs += self.evaluation.outputs(mine, found, part.feedback)
             if self.slos is not None:
                 self.slos.observe(
                     part.position, (slo_row(a, f) for a, f in zip(mine, found, strict=True))

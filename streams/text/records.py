@@ -48,6 +48,7 @@ __all__ = [
     "findings_of",
     "guardrail_tables",
     "redact_spans",
+    "redacted_texts",
 ]
 
 GUARDRAILS_KIND: Final = "guardrails"
@@ -273,9 +274,20 @@ def _finding_row(record: TextRecord, finding: Finding) -> Row:
     return {name: row[name] for name in FINDING_FIELDS}
 
 
-def _text_row(analysis: TextAnalysis) -> Row:
+def redacted_texts(analysis: TextAnalysis) -> tuple[str, str]:
+    """The record's input and output text with every PII span the detector found replaced by
+    ``<TYPE>``: the only form in which text is stored or sent on (to the judge)."""
     record = analysis.record
     spans = {part.field: part.pii for part in analysis.fields}
+    return (
+        redact_spans(record.input_text or "", spans.get(INPUT, ())),
+        redact_spans(record.output_text or "", spans.get(OUTPUT, ())),
+    )
+
+
+def _text_row(analysis: TextAnalysis) -> Row:
+    record = analysis.record
+    input_text, output_text = redacted_texts(analysis)
     counts: dict[str, int] = defaultdict(int)
     for part in analysis.fields:
         for span in part.pii:
@@ -286,8 +298,8 @@ def _text_row(analysis: TextAnalysis) -> Row:
         "trace_id": record.trace_id or "",
         "span_id": record.span_id or "",
         **_labels(record),
-        "input_text": redact_spans(record.input_text or "", spans.get(INPUT, ())),
-        "output_text": redact_spans(record.output_text or "", spans.get(OUTPUT, ())),
+        "input_text": input_text,
+        "output_text": output_text,
         "redactions": dict(counts),
     }
 

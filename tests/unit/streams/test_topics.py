@@ -18,10 +18,17 @@ def test_layout_names_and_specs() -> None:
         "acme.state",
         "acme.texts",
         "acme.guardrails",
+        "acme.judge-requests",
+        "acme.scores",
     ]
     texts = next(s for s in layout.specs() if s.name == layout.texts)
     assert texts.retention_ms == 24 * 3_600_000  # the text retention, not the events'
-    assert TopicLayout(prefix="a", text_retention_hours=2).specs()[-2].retention_ms == 2 * 3_600_000
+    short = {
+        s.name: s.retention_ms for s in TopicLayout(prefix="a", text_retention_hours=2).specs()
+    }
+    # Both topics that carry text keep it for the text retention only.
+    assert short["a.texts"] == short["a.judge-requests"] == 2 * 3_600_000
+    assert short["a.scores"] == 72 * 3_600_000
     dlq = next(s for s in layout.specs() if s.name == layout.dlq)
     assert dlq.retention_ms == 7 * 24 * 3_600_000
     assert layout.specs()[0].config()["retention.ms"] == str(24 * 3_600_000)
