@@ -25,6 +25,7 @@ from streams.analytics.rollups import (
     USER_COST_TABLE,
     decode_rollups,
 )
+from streams.evaluation.items import SCORE_FIELDS, decode_scores
 from streams.ingest.records import DeadLetter, decode_dead_letter
 from streams.periodic import (
     PIPELINE_METRIC_FIELDS,
@@ -40,7 +41,12 @@ from streams.slo.alerts import (
     SLO_STATUS_TABLE,
     decode_alerts_record,
 )
-from streams.storage import GUARDRAIL_FINDINGS_TABLE, GUARDRAIL_ROLLUP_TABLE, TEXTS_TABLE
+from streams.storage import (
+    GUARDRAIL_FINDINGS_TABLE,
+    GUARDRAIL_ROLLUP_TABLE,
+    SCORES_TABLE,
+    TEXTS_TABLE,
+)
 from streams.text.records import (
     FINDING_FIELDS,
     GUARDRAIL_ROLLUP_FIELDS,
@@ -150,7 +156,7 @@ def dead_letter_row(
 
 def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
     """The sink's routes: normalized calls, dead letters, the worker's rollups, alerts and metrics,
-    and the text-analysis consumer's guardrail rows."""
+    the text-analysis consumer's guardrail rows, and the evaluation path's scores."""
     return {
         layout.calls: Route(CALLS_TABLE, decode_call_rows, CALL_COLUMNS),
         layout.dlq: Route(DLQ_TABLE, decode_dead_letter_rows, DLQ_COLUMNS),
@@ -177,4 +183,5 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
                 TEXTS_TABLE: TEXT_FIELDS,
             },
         ),
+        layout.scores: Route(SCORES_TABLE, decode_scores, SCORE_FIELDS),
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "AGREEMENT_TABLE",
     "ALERTS_TABLE",
     "CALLS_TABLE",
     "CALLS_TTL_DAYS",
@@ -21,11 +22,16 @@ __all__ = [
     "DEFAULT_DATABASE",
     "DLQ_TABLE",
     "DLQ_TTL_DAYS",
+    "EVAL_RESULTS_TABLE",
+    "EVAL_RUNS_TABLE",
     "GUARDRAIL_FINDINGS_TABLE",
     "GUARDRAIL_ROLLUP_TABLE",
     "GUARDRAIL_TTL_DAYS",
     "PIPELINE_METRICS_TABLE",
     "ROLLUP_TABLE",
+    "SCORES_1M_VIEW",
+    "SCORES_TABLE",
+    "SCORES_TTL_DAYS",
     "SLO_STATUS_TABLE",
     "TENANT_COST_TABLE",
     "TEXTS_TABLE",
@@ -50,10 +56,18 @@ TOP_USERS_TABLE: Final = "llm_top_users"
 GUARDRAIL_FINDINGS_TABLE: Final = "llm_guardrail_findings"
 GUARDRAIL_ROLLUP_TABLE: Final = "llm_guardrail_rollup_1m"
 TEXTS_TABLE: Final = "llm_texts"
+# The evaluation path's tables (streams.evaluation; migration 0010).
+SCORES_TABLE: Final = "llm_scores"
+SCORES_1M_VIEW: Final = "llm_scores_1m"
+EVAL_RUNS_TABLE: Final = "llm_eval_runs"
+AGREEMENT_TABLE: Final = "llm_judge_agreement"
+EVAL_RESULTS_TABLE: Final = "llm_eval_results"
 
 DAY_MS: Final = 86_400_000
 # Stored (redacted) prompt and output texts (llm_texts), counted from start_time.
 TEXT_TTL_DAYS: Final = 30
+# Judge, metric and human scores (llm_scores), counted from scored_at.
+SCORES_TTL_DAYS: Final = 90
 # Guardrail findings and rollups, counted from start_time / window_start.
 GUARDRAIL_TTL_DAYS: Final = 90
 # Whole llm_calls rows, counted from start_time; also the oldest event time ingest accepts.

@@ -25,6 +25,7 @@ from streams.analytics.rollups import (
     RecordRollups,
     encode_rollups,
 )
+from streams.evaluation.items import SCORE_FIELDS
 from streams.periodic import (
     PIPELINE_METRIC_FIELDS,
     PIPELINE_METRICS_TABLE,
@@ -32,7 +33,12 @@ from streams.periodic import (
     TOP_USERS_TABLE,
 )
 from streams.slo.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
-from streams.storage import GUARDRAIL_FINDINGS_TABLE, GUARDRAIL_ROLLUP_TABLE, TEXTS_TABLE
+from streams.storage import (
+    GUARDRAIL_FINDINGS_TABLE,
+    GUARDRAIL_ROLLUP_TABLE,
+    SCORES_TABLE,
+    TEXTS_TABLE,
+)
 from streams.text.records import FINDING_FIELDS, GUARDRAIL_ROLLUP_FIELDS, TEXT_FIELDS
 from streams.topics import TopicLayout
 from tests.unit.sinks.factories import call_rows, dead_letter
@@ -59,6 +65,7 @@ def test_default_routes_map_calls_dlq_and_rollup_topics() -> None:
             GUARDRAIL_ROLLUP_TABLE: GUARDRAIL_ROLLUP_FIELDS,
             TEXTS_TABLE: TEXT_FIELDS,
         },
+        "p.scores": {SCORES_TABLE: SCORE_FIELDS},
     }
 
 
