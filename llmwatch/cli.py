@@ -24,6 +24,7 @@ from llmwatch.cli_common import (
     console,
     err_console,
 )
+from llmwatch.cli_eval import register as register_eval_commands
 
 __all__ = ["app", "main"]
 
@@ -208,15 +209,17 @@ def migrate(dsn: DsnOpt = None, data_dir: DataDirOpt = None) -> None:
 
 @app.command()
 def healthcheck(
-    process: Annotated[str, typer.Argument(help="worker, sink or analyze")],
+    process: Annotated[str, typer.Argument(help="worker, sink, analyze or judge")],
     max_age_s: Annotated[float, typer.Option(help="Oldest acceptable heartbeat.")] = 30.0,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Exit 0 if the process's heartbeat is fresh (for container healthchecks)."""
     from llmwatch.processes import heartbeat_age_s
 
-    if process not in {"worker", "sink", "analyze"}:
-        err_console.print(f"unknown process {process!r}; expected 'worker', 'sink' or 'analyze'")
+    if process not in {"worker", "sink", "analyze", "judge"}:
+        err_console.print(
+            f"unknown process {process!r}; expected 'worker', 'sink', 'analyze' or 'judge'"
+        )
         raise typer.Exit(2)
     settings = _settings(data_dir=data_dir)
     age = heartbeat_age_s(settings.heartbeat_path(process))
@@ -390,6 +393,7 @@ def snapshot(
 
 
 register_chain_commands(app)  # otlp, scrape, trace: listed after the commands above
+register_eval_commands(app)  # eval run / agreement, judge
 
 
 def _operational_errors() -> tuple[type[Exception], ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -47,9 +47,16 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from exc
 
 
+# HTTP client libraries log every request at INFO (the judge, eval run): too loud for a log.
+QUIET_LOGGERS: Final = ("httpx", "httpx2", "httpcore")
+
+
 def _logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if settings.log_level != "DEBUG":
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -119,8 +119,11 @@ def run_analyzer(settings: Settings) -> int:
         heartbeat_path=settings.heartbeat_path("analyze"),
         alert_interval_s=settings.alert_interval_s,
     )
+    from llmwatch.evaluation import build_tap
+
+    tap = build_tap(settings, analyzer)
     stop = stop_event_on_signals()
-    TextConsumer(config, analyzer.analyze, guardrail_slos).run(stop)
+    TextConsumer(config, analyzer.analyze, guardrail_slos, evaluation=tap).run(stop)
     return 0
 
 

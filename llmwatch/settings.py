@@ -170,6 +170,39 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token the OTLP receiver requires (no auth when unset).",
     )
+    sampling_file: Path | None = Field(
+        default=None,
+        description="YAML judge sampling rules read by `llmwatch analyze`; default: the bundled "
+        "rules (streams/evaluation/data/sampling.yaml). Set to 'off' to sample nothing.",
+    )
+    judge_base_url: str = Field(
+        default="http://127.0.0.1:8000/v1",
+        description="The judge's OpenAI-compatible endpoint (OpenAI, Anthropic's OpenAI API, vLLM, "
+        "Ollama).",
+    )
+    judge_model: str = Field(default="gpt-4o-mini", description="The judge model.")
+    judge_provider: str | None = Field(
+        default=None,
+        description="OTel provider name the judge's own calls are priced under (mistral_ai, "
+        "anthropic...); default: from the endpoint's host.",
+    )
+    judge_api_key: SecretStr | None = Field(
+        default=None, description="API key of the judge endpoint (none for local servers)."
+    )
+    judge_group: str = Field(default="llmwatch-judge", description="Consumer group of the judge.")
+    judge_concurrency: int = Field(
+        default=4, ge=1, le=256, description="Judge calls in flight at once."
+    )
+    judge_timeout_s: float = Field(
+        default=30.0, gt=0, description="Timeout of one judge call (retried on 429/5xx/timeouts)."
+    )
+    rubrics_dir: Path | None = Field(
+        default=None,
+        description="Folder of extra rubric YAML files, added to the bundled ones.",
+    )
+    eval_api_key: SecretStr | None = Field(
+        default=None, description="API key of the target `llmwatch eval run` calls."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the llmwatch processes."
     )
