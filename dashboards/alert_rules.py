@@ -63,7 +63,9 @@ __all__ = [
     "burn_panel_id",
     "duration_seconds",
     "duration_text",
+    "expression_query",
     "from_provisioning",
+    "group_json",
     "render_rules",
     "rule_sql",
     "rule_uid",
@@ -105,6 +107,7 @@ FILE_HEADER: Final = (
     "# Generated from {source} by dashboards/alert_rules.py (write_rules): do not edit; a test fails\n"
     "# when this file is stale. Each rule fires when the burn rate over its long AND short windows\n"
     "# exceeds its factor, like streams/slo/burnrate.py, with the SQL of dashboards/slo_sql.py.\n"
+    "# The last group, quality, is dashboards/quality_alerts.py's rubric score drop rule.\n"
 )
 
 
@@ -209,7 +212,8 @@ def _query(ref_id: str, slo: Slo, window: str, seconds: int) -> alerting.Query:
     )
 
 
-def _expression(ref_id: str, model: expr.TypeReduce | expr.TypeMath) -> alerting.Query:
+def expression_query(ref_id: str, model: expr.TypeReduce | expr.TypeMath) -> alerting.Query:
+    """A server-side expression (reduce, math) as one query of a rule."""
     source = dashboard_model.DataSourceRef(type_val=EXPR_UID, uid=EXPR_UID)
     return (
         alerting.Query(ref_id)
@@ -231,13 +235,13 @@ def _rule(slo: Slo, rule: BurnRule, link: DashboardLink) -> alerting.Rule:
         .with_query(_query(LONG_QUERY, slo, rule.long_window, rule.long_ms // 1000))
         .with_query(_query(SHORT_QUERY, slo, rule.short_window, rule.short_ms // 1000))
         .with_query(
-            _expression(LONG_BURN, expr.TypeReduce().expression(LONG_QUERY).reducer("last"))
+            expression_query(LONG_BURN, expr.TypeReduce().expression(LONG_QUERY).reducer("last"))
         )
         .with_query(
-            _expression(SHORT_BURN, expr.TypeReduce().expression(SHORT_QUERY).reducer("last"))
+            expression_query(SHORT_BURN, expr.TypeReduce().expression(SHORT_QUERY).reducer("last"))
         )
         .with_query(
-            _expression(
+            expression_query(
                 FIRING,
                 expr.TypeMath().expression(f"${LONG_BURN} > {factor} && ${SHORT_BURN} > {factor}"),
             )
@@ -251,7 +255,8 @@ def _rule(slo: Slo, rule: BurnRule, link: DashboardLink) -> alerting.Rule:
     )
 
 
-def _json(builder: alerting.RuleGroup) -> Json:
+def group_json(builder: alerting.RuleGroup) -> Json:
+    """A rule group builder as its API JSON."""
     doc = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     if not isinstance(doc, dict):
         raise ValueError(f"a rule group must encode to a JSON object, got {type(doc).__name__}")
@@ -266,14 +271,21 @@ def _check_unique(groups: list[Json]) -> None:
             raise ValueError(f"alert rule {key}s must be unique, got duplicates {duplicates}")
 
 
-def build_rule_groups(slo_file: SloFile, link: DashboardLink) -> list[Json]:
-    """One rule group per SLO in Grafana's HTTP provisioning API shape (``AlertRuleGroup``)."""
+def build_rule_groups(
+    slo_file: SloFile, link: DashboardLink, quality_link: DashboardLink | None = None
+) -> list[Json]:
+    """One rule group per SLO in Grafana's HTTP provisioning API shape (``AlertRuleGroup``), then
+    the ``quality`` group (``dashboards.quality_alerts``) when ``quality_link`` is given."""
     groups = []
     for slo in slo_file.slos:
         group = alerting.RuleGroup(slo.name).folder_uid(FOLDER).interval(GROUP_INTERVAL_S)
         for rule in slo.burn_rules:
             group = group.with_rule(_rule(slo, rule, link))
-        groups.append(_json(group))
+        groups.append(group_json(group))
+    if quality_link is not None:
+        from dashboards.quality_alerts import quality_rule_group  # late: it imports this module
+
+        groups.append(quality_rule_group(quality_link))
     _check_unique(groups)
     return groups
 
@@ -389,7 +401,9 @@ def render_rules(doc: Json, source: str) -> str:
 def write_rules(slo_path: Path = DEFAULT_SLO_PATH, out_path: Path = RULES_PATH) -> Path:
     """Generate the rules of the SLO file at ``slo_path`` into ``out_path`` (atomic replace)."""
     slo_path, out_path = Path(slo_path), Path(out_path)
-    groups = build_rule_groups(load_slo_file(slo_path), slo_dashboard_link())
+    from dashboards.quality_alerts import drop_panel_link  # late: it imports this module
+
+    groups = build_rule_groups(load_slo_file(slo_path), slo_dashboard_link(), drop_panel_link())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     resolved = slo_path.resolve()
     source = str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else resolved.name

@@ -26,7 +26,7 @@ from typing import Any, Final
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import cost, overview, pipeline, safety, slos, traces
+from dashboards import cost, overview, pipeline, quality, safety, slos, traces
 from dashboards.query import register
 
 __all__ = [
@@ -39,7 +39,15 @@ __all__ = [
 ]
 
 # Each module has UID and build() -> the SDK's Dashboard builder.
-DASHBOARD_MODULES: Final[tuple[ModuleType, ...]] = (overview, cost, slos, pipeline, safety, traces)
+DASHBOARD_MODULES: Final[tuple[ModuleType, ...]] = (
+    overview,
+    cost,
+    slos,
+    pipeline,
+    safety,
+    traces,
+    quality,
+)
 GENERATED_DIR: Final = Path(__file__).resolve().parent / "generated"
 _INTERVAL_ONLY_KEYS: Final = ("auto", "auto_min", "auto_count")
 FILE_MODE: Final = 0o644

@@ -25,6 +25,8 @@ DASHBOARD_NAMES: Final = {
     "slos": "llmwatch-slos",
     "pipeline": "llmwatch-pipeline",
     "safety": "llmwatch-safety",
+    "traces": "llmwatch-traces",
+    "quality": "llmwatch-quality",
 }
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhd]))?$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

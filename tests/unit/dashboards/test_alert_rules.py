@@ -28,6 +28,8 @@ from dashboards.alert_rules import (
 )
 from dashboards.build import GENERATED_DIR
 from dashboards.lint import provisioned_datasources
+from dashboards.quality_alerts import GROUP as QUALITY_GROUP
+from dashboards.quality_alerts import drop_panel_link
 from streams.slo.config import Severity, load_slo_file, parse_slo_file
 
 Json = dict[str, Any]
@@ -35,8 +37,13 @@ Json = dict[str, Any]
 SLO_FILE: Final = load_slo_file(DEFAULT_SLO_PATH)
 SLOS: Final = {slo.name: slo for slo in SLO_FILE.slos}
 DOC: Final[Json] = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
-RULES: Final[list[tuple[Json, Json]]] = [
+# Every rule in the file (the generic checks), and the SLO burn-rate rules (the quality group's rule
+# is checked in test_quality_alerts.py).
+ALL_RULES: Final[list[tuple[Json, Json]]] = [
     (group, rule) for group in DOC["groups"] for rule in group["rules"]
+]
+RULES: Final[list[tuple[Json, Json]]] = [
+    (group, rule) for group, rule in ALL_RULES if group["name"] != QUALITY_GROUP
 ]
 UID_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 MATH_VAR_RE: Final = re.compile(r"\$\{([^}]+)\}|\$([A-Za-z_]\w*)")
@@ -73,18 +80,19 @@ def test_every_slo_rule_has_exactly_one_alert_rule() -> None:
     expected = sorted((slo.name, rule.name) for slo in SLO_FILE.slos for rule in slo.burn_rules)
     found = sorted((rule["labels"]["slo"], rule["labels"]["rule"]) for _, rule in RULES)
     assert found == expected
-    assert [group["name"] for group in DOC["groups"]] == [slo.name for slo in SLO_FILE.slos]
+    groups = [group["name"] for group in DOC["groups"]]
+    assert groups == [slo.name for slo in SLO_FILE.slos] + [QUALITY_GROUP]
 
 
 def test_rule_uids_and_titles_are_unique() -> None:
-    uids = [rule["uid"] for _, rule in RULES]
-    titles = [rule["title"] for _, rule in RULES]
+    uids = [rule["uid"] for _, rule in ALL_RULES]
+    titles = [rule["title"] for _, rule in ALL_RULES]
     assert len(set(uids)) == len(uids) == len(set(titles))
 
 
 def test_the_file_converts_back_to_the_api_shape() -> None:
     link = alert_rules.slo_dashboard_link()
-    assert from_provisioning(DOC) == build_rule_groups(SLO_FILE, link)
+    assert from_provisioning(DOC) == build_rule_groups(SLO_FILE, link, drop_panel_link())
 
 
 @pytest.mark.parametrize("item", RULES, ids=_ids)
@@ -94,7 +102,7 @@ def test_uid_is_a_valid_grafana_uid(item: tuple[Json, Json]) -> None:
     assert rule["uid"] == rule_uid(rule["labels"]["slo"], rule["labels"]["rule"])
 
 
-@pytest.mark.parametrize("item", RULES, ids=_ids)
+@pytest.mark.parametrize("item", ALL_RULES, ids=_ids)
 def test_condition_and_expressions_name_existing_ref_ids(item: tuple[Json, Json]) -> None:
     _, rule = item
     refs = _by_ref(rule)
@@ -110,7 +118,7 @@ def test_condition_and_expressions_name_existing_ref_ids(item: tuple[Json, Json]
             assert used and used <= set(refs) - {query["refId"]}
 
 
-@pytest.mark.parametrize("item", RULES, ids=_ids)
+@pytest.mark.parametrize("item", ALL_RULES, ids=_ids)
 def test_datasources_resolve_to_the_provisioned_clickhouse(item: tuple[Json, Json]) -> None:
     _, rule = item
     provisioned = provisioned_datasources()

@@ -18,7 +18,9 @@ GENERATED: Final = Path(__file__).resolve().parents[3] / "dashboards"
 FILES: Final = sorted(
     [*GENERATED.glob("generated/*.json"), *GENERATED.glob("provisioning/alerting/*rules*.yaml")]
 )
-KNOWN: Final = {value for name, value in vars(storage).items() if name.endswith("_TABLE")}
+KNOWN: Final = {
+    value for name, value in vars(storage).items() if name.endswith(("_TABLE", "_VIEW"))
+}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
