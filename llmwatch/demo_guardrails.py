@@ -33,11 +33,15 @@ _POLL_S: Final = 0.5
 _METADATA_TIMEOUT_S: Final = 5.0
 
 
-def start_analyzer(settings: Settings, slo_file: Path, alert_interval_s: float) -> ChildProcess:
+def start_analyzer(
+    settings: Settings, slo_file: Path, alert_interval_s: float, sampling_file: Path | None = None
+) -> ChildProcess:
     return ChildProcess(
         "analyze",
         ["analyze"],
         {
+            # Judge sampling: the given rules, or none (the demo without its quality part).
+            "LLMWATCH_SAMPLING_FILE": str(sampling_file) if sampling_file is not None else "off",
             "LLMWATCH_BOOTSTRAP": settings.bootstrap,
             "LLMWATCH_DATA_DIR": str(settings.data_dir),
             "LLMWATCH_SLO_FILE": str(slo_file),

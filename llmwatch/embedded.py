@@ -34,6 +34,17 @@ from llmwatch.demo_guardrails import (
     start_analyzer,
     wait_for_guardrails,
 )
+from llmwatch.demo_quality import (
+    DEMO_SAMPLING_FILE,
+    EvalGate,
+    QualityRow,
+    fake_judge,
+    read_quality,
+    run_eval_gate,
+    start_judge,
+    wait_for_scores,
+)
+from llmwatch.evaluation import JUDGE_SERVICE
 from llmwatch.processes import ChildProcess, build_sink
 from llmwatch.settings import Settings
 from producers.events import TextCapture
@@ -48,7 +59,7 @@ WORKER_STOP_GRACE_S: Final = 10.0
 # The demo's worker evaluates alerts and publishes snapshots often, so a short run shows them.
 DEMO_ALERT_INTERVAL_S: Final = 2.0
 DEMO_SNAPSHOT_INTERVAL_S: Final = 4.0
-DEMO_SNAPSHOTS: Final = ("overview", "slos", "safety")
+DEMO_SNAPSHOTS: Final = ("overview", "slos", "safety", "quality")
 # Package data (not a user file in config/): found from the installed package, whatever the cwd.
 DEMO_SLO_FILE: Final = Path(__file__).resolve().parent / "data" / "slos.demo.yaml"
 
@@ -68,6 +79,8 @@ class DemoOptions:
     text_share: float = 0.15
     # The first this many OpenAI / Anthropic LLM calls go through the real clients (0: none).
     client_calls: int = 200
+    # Judge the sampled answers on a local fake judge and gate the golden set with `eval run`.
+    quality: bool = True
 
 
 @dataclass(slots=True)
@@ -93,6 +106,11 @@ class DemoSummary:
     pii_values: frozenset[str] = frozenset()
     # Calls made through the real openai / anthropic clients, per provider (None: not run).
     client_calls: dict[str, int] | None = None
+    # The judge's own calls (service llmwatch-judge), stored apart from the simulated traffic.
+    judge_calls: int = 0
+    quality: list[QualityRow] = field(default_factory=list)
+    quality_drained: bool = False
+    eval_gate: EvalGate | None = None
     elapsed_s: float = 0.0
     drained: bool = False
     dsn: str = ""
@@ -240,6 +258,32 @@ def _drain(sink: Any, options: DemoOptions, console: Console, summary: DemoSumma
         )
 
 
+def _start_judge(
+    settings: Settings, options: DemoOptions, console: Console, stack: contextlib.ExitStack
+) -> ChildProcess | None:
+    if not options.quality or options.text_capture is None:
+        return None
+    judge_url = stack.enter_context(fake_judge())
+    judge = start_judge(settings, judge_url)
+    console.print(
+        f"judge: pid {judge.pid} on a fake judge model at {judge_url}, "
+        f"log {settings.log_dir / 'judge.log'}"
+    )
+    return judge
+
+
+def _drain_scores(
+    settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary
+) -> None:
+    with _progress(console) as progress:
+        task = progress.add_task("waiting for the judge", total=None)
+        summary.quality_drained = wait_for_scores(
+            settings,
+            options.drain_timeout_s,
+            lambda lag: progress.update(task, description=f"judge: {lag} records behind"),
+        )
+
+
 def _drain_guardrails(
     settings: Settings, options: DemoOptions, console: Console, summary: DemoSummary
 ) -> None:
@@ -257,9 +301,11 @@ def _read_summary(client: Any, database: str, started: datetime, summary: DemoSu
     since = {"since": int(started.timestamp() * 1000)}
     after = "ingested_at >= fromUnixTimestamp64Milli({since:Int64})"
     calls = f"{database}.{CALLS_TABLE} FINAL WHERE {after}"
-    summary.rows_stored = int(
-        client.query(f"SELECT count() FROM {calls}", parameters=since).result_rows[0][0]
-    )
+    judged = f"service = '{JUDGE_SERVICE}'"
+    counts = client.query(
+        f"SELECT countIf(NOT {judged}), countIf({judged}) FROM {calls}", parameters=since
+    ).result_rows[0]
+    summary.rows_stored, summary.judge_calls = int(counts[0]), int(counts[1])
     summary.per_service = [
         (str(r[0]), int(r[1]))
         for r in client.query(
@@ -337,6 +383,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
     t0 = time.monotonic()
     summary = DemoSummary(started_at=started, dsn=settings.dsn)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stack = contextlib.ExitStack()
     with TansuBroker() as broker:
         settings = settings.model_copy(update={"bootstrap": broker.bootstrap})
         ensure_topics(broker.bootstrap, settings.layout.specs())
@@ -354,8 +401,14 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
             settings.log_dir / "worker.log",
         ).start()
         console.print(f"worker: pid {worker.pid}, log {settings.log_dir / 'worker.log'}")
-        analyzer = start_analyzer(settings, DEMO_SLO_FILE, DEMO_ALERT_INTERVAL_S)
+        analyzer = start_analyzer(
+            settings,
+            DEMO_SLO_FILE,
+            DEMO_ALERT_INTERVAL_S,
+            sampling_file=DEMO_SAMPLING_FILE if options.quality else None,
+        )
         console.print(f"text analysis: pid {analyzer.pid}, log {settings.log_dir / 'analyze.log'}")
+        judge = _start_judge(settings, options, console, stack)
         client = connect(settings.dsn)
         try:
             sink = build_sink(settings, client)
@@ -365,12 +418,19 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
                 _drain(sink, options, console, summary)
                 if options.text_capture is not None:
                     _drain_guardrails(settings, options, console, summary)
+                if judge is not None:
+                    _drain_scores(settings, options, console, summary)
                 # One more evaluation and snapshot round, stored before the sink stops.
                 console.print("collecting the last alerts and snapshots...")
                 time.sleep(DEMO_SNAPSHOT_INTERVAL_S + DEMO_ALERT_INTERVAL_S + 1.0)
             worker.stop(WORKER_STOP_GRACE_S)
             analyzer.stop(WORKER_STOP_GRACE_S)
+            if judge is not None:
+                judge.stop(WORKER_STOP_GRACE_S)
             _read_summary(client, settings.database, started, summary)
+            summary.quality = read_quality(
+                client, settings.database, int(started.timestamp() * 1000)
+            )
             summary.guardrails = read_guardrails(
                 client, settings.database, int(started.timestamp() * 1000)
             )
@@ -381,6 +441,13 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         finally:
             worker.stop(WORKER_STOP_GRACE_S)
             analyzer.stop(WORKER_STOP_GRACE_S)
+            if judge is not None:
+                judge.stop(WORKER_STOP_GRACE_S)
             client.close()
+            stack.close()
+    if options.quality:
+        # After the sink closed the chdb folder: each `eval run` opens it in its own process.
+        console.print("gating prompt v8 against v7 on the golden set (llmwatch eval run)...")
+        summary.eval_gate = run_eval_gate(settings)
     summary.elapsed_s = time.monotonic() - t0
     return summary

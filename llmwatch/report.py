@@ -80,6 +80,27 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
         )
     if summary.guardrails:
         console.print(_guardrails_table(summary))
+    if summary.quality:
+        late = "" if summary.quality_drained else " [judge still catching up]"
+        console.print(
+            _counts_table(
+                "judge scores (llm_scores): mean per service, prompt version and rubric" + late,
+                ("service", "prompt version", "rubric", "scores", "mean"),
+                [(s, v, r, n, f"{m:.2f}") for s, v, r, n, m in summary.quality],
+            )
+        )
+        console.print(f"the judge's own calls (service llmwatch-judge): {summary.judge_calls:,}")
+    if summary.eval_gate is not None:
+        for output in summary.eval_gate.output:
+            console.print(output.rstrip())
+        verdict = (
+            "[green]gated:[/green] v7 passed (exit 0), v8 stopped as a significant regression "
+            "(exit 1)"
+            if summary.eval_gate.gated
+            else f"[red]not gated as expected:[/red] exit codes {summary.eval_gate.baseline_code}"
+            f" / {summary.eval_gate.candidate_code}"
+        )
+        console.print(f"llmwatch eval run: {verdict}")
     alerts = Table(title="alerts that fired")
     for header in ("SLO / watch", "rule", "severity", "now", "max burn"):
         alerts.add_column(header, overflow="fold")

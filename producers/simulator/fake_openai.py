@@ -6,8 +6,9 @@ clients against it, and tests and benchmarks of the client instrumentation scrip
 :class:`FakeOpenAI` is a stdlib ``ThreadingHTTPServer`` on ``127.0.0.1`` (port 0: the OS picks a free
 one) served from a daemon thread; use it as a context manager and point a real ``openai`` client at
 :attr:`FakeOpenAI.base_url` (with ``max_retries=0``). Each request takes the next scripted
-:class:`Reply` (:meth:`FakeOpenAI.enqueue`), or the path's default (:meth:`FakeOpenAI.set_default`),
-or, with neither, a 404 OpenAI error body. Every request is recorded (path, JSON body, headers).
+:class:`Reply` (:meth:`FakeOpenAI.enqueue`), or the path's responder (:meth:`FakeOpenAI.set_responder`,
+a function of the request's JSON body), or the path's default (:meth:`FakeOpenAI.set_default`), or,
+with none of these, a 404 OpenAI error body. Every request is recorded (path, JSON body, headers).
 
 Replies use the real wire shapes (builders below): JSON bodies for chat completions, responses and
 embeddings; Server-Sent Events (``data: {...}\\n\\n`` ... ``data: [DONE]\\n\\n``) sent with chunked
@@ -27,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -81,6 +82,10 @@ class Recorded:
     path: str
     body: Any
     headers: dict[str, str]
+
+
+# A content-aware answer: the request's JSON body -> the reply.
+Responder = Callable[[Any], Reply]
 
 
 def sse_reply(events: Sequence[Mapping[str, Any]], **options: Any) -> Reply:
@@ -343,7 +348,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         fake = self.server.fake
         fake.record(Recorded(self.command, path, body, dict(self.headers.items())))
-        reply = fake.next_reply(path)
+        reply = fake.next_reply(path, body)
         if reply.events is not None and reply.status == 200:
             self._stream(reply)
         else:
@@ -423,6 +428,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._queue: collections.deque[Reply] = collections.deque()
         self._defaults: dict[str, Reply] = {}
+        self._responders: dict[str, Responder] = {}
         self.requests: list[Recorded] = []
         self._server = _Server(self)
         self._thread = threading.Thread(
@@ -452,11 +458,23 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(request)
 
-    def next_reply(self, path: str) -> Reply:
+    def set_responder(self, path: str, responder: Responder) -> None:
+        """Answer requests to ``path`` with ``responder(JSON body)`` when none is queued (a content-aware
+        stand-in: the demo's judge and eval target). A responder that raises gets a 500 reply."""
+        with self._lock:
+            self._responders[path] = responder
+
+    def next_reply(self, path: str, body: Any = None) -> Reply:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
+            responder = self._responders.get(path)
             default = self._defaults.get(path)
+        if responder is not None:
+            try:
+                return responder(body)
+            except Exception as exc:  # a broken stand-in is a server error, as a real one would be
+                return error_reply(500, f"responder failed: {exc}", type="server_error")
         if default is not None:
             return default
         return error_reply(404, f"no reply scripted for {path!r}", type="invalid_request_error")

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from producers.events import LlmCallEvent, SpanKind
+from producers.simulator.catalog import INCIDENT_NEW_VERSION
 from producers.simulator.scenario import Scenario
 from producers.simulator.texts import TextMaker, TextMix, TextTruth
 from producers.simulator.traffic import Simulator
@@ -218,7 +219,9 @@ def _with_text(
         return event
     truth = TextTruth()
     if event.span_kind == SpanKind.LLM:
-        update = {"input_text": maker.prompt(truth), "output_text": maker.completion()}
+        # The prompt-v8 incident also lowers answer quality: what the judge should see drop.
+        weak = event.prompt_version == INCIDENT_NEW_VERSION
+        update = {"input_text": maker.prompt(truth), "output_text": maker.completion(weak)}
     else:
         update = {"input_text": maker.query(), "output_text": maker.passage(truth)}
     for kind in truth.kinds:

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["TextMaker", "TextMix", "TextTruth"]
+__all__ = ["WEAK_ANSWER_MARK", "TextMaker", "TextMix", "TextTruth"]
 
 _FIRST: Final = (
     "Maren",
@@ -64,6 +64,14 @@ _ANSWERS: Final = (
     "Thanks for reaching out. I have checked the account and the duplicate charge will be refunded.",
     "The header row is dropped when the delimiter is set to tab; switch it to comma and export again.",
     "Here is a short summary: the team agreed on the release date and two follow-up tasks.",
+)
+# What a regressed prompt answers (the demo's prompt v8): evasive and off the question. Each holds
+# WEAK_ANSWER_MARK, so the demo's fake judge can tell them apart as a real judge would by reading them.
+WEAK_ANSWER_MARK: Final = "general information"
+_WEAK_ANSWERS: Final = (
+    "I can only offer general information here; please consult the documentation for details.",
+    "As general information, many users have questions like this one. Is there anything else?",
+    "Thank you for your question. Here is some general information about our products and plans.",
 )
 # Attack sentences written for llmwatch's simulator (direct overrides, role-play, extraction, exfil).
 _ATTACKS: Final = (
@@ -164,8 +172,9 @@ class TextMaker:
     def query(self) -> str:
         return f"search the knowledge base: {self._rng.choice(_TOPICS)}"
 
-    def completion(self) -> str:
-        return self._rng.choice(_ANSWERS)
+    def completion(self, weak: bool = False) -> str:
+        """An answer; ``weak``: an evasive one (a regressed prompt), drawn with the same RNG step."""
+        return self._rng.choice(_WEAK_ANSWERS if weak else _ANSWERS)
 
     def passage(self, truth: TextTruth) -> str:
         rng = self._rng
