@@ -40,7 +40,7 @@ $(LOCK_TOOLS)/bin/uv: requirements/lock-tools.txt | $(BIN)/python
 # runtime.lock (the Docker image's) is constrained to dev.lock's pins: both install the same versions.
 lock: $(LOCK_TOOLS)/bin/uv
 	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o $(LOCK)
-	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra text --extra otlp $(LOCK_FLAGS) -c $(LOCK) \
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra text --extra otlp --extra eval $(LOCK_FLAGS) -c $(LOCK) \
 		-o requirements/runtime.lock
 
 # Debian's docker-compose validates docker-compose.yml without a daemon (tests/unit/test_compose.py).

@@ -23,12 +23,12 @@ SYSTEM_LOGS_FILE = ROOT / "deploy" / "clickhouse" / "config.d" / "system-logs.xm
 READER_FILE = ROOT / "deploy" / "clickhouse" / "users.d" / "grafana-reader.xml"
 
 # Long-running, with healthchecks.
-SERVICES = ("kafka", "clickhouse", "grafana", "worker", "sink", "analyze")
+SERVICES = ("kafka", "clickhouse", "grafana", "worker", "sink", "analyze", "judge")
 ENTRY_CHECK = "env-check"  # one-shot: every service above waits for it to succeed
 ALL_SERVICES = (ENTRY_CHECK, *SERVICES)
 CHECK_SCRIPT = ROOT / "deploy" / "check-env.sh"
 PLACEHOLDER = "CHANGE-ME"
-LLMWATCH_SERVICES = ("worker", "sink", "analyze")
+LLMWATCH_SERVICES = ("worker", "sink", "analyze", "judge")
 REQUIRED_SECRETS = (
     "CLICKHOUSE_PASSWORD",
     "CLICKHOUSE_GRAFANA_PASSWORD",
