@@ -5,8 +5,9 @@ judge, a replayed judge request counting once), ``llm_scores FINAL`` for the low
 agreement pairs, ``llm_rollup_1m FINAL`` for the calls judged out of all calls and for the judge's own
 cost (its calls are LLM calls of service ``llmwatch-judge``), ``llm_judge_agreement FINAL`` for the
 bootstrap intervals of ``llmwatch eval agreement``, and ``llm_texts FINAL`` for the redacted text of the
-lowest-scored calls when text storage is on. The filters (environment, service, provider, model,
-prompt version) apply to the scored calls' labels.
+lowest-scored calls when text storage is on, and ``llm_pipeline_metrics`` for the sampler's counters
+(process ``analyze``: sampled and capped per rule, budgets that bit). The filters (environment,
+service, provider, model, prompt version) apply to the scored calls' labels.
 
 The alert rule "Rubric score drop" (``dashboards.quality_alerts``) runs ``dashboards.quality_sql``'s drop
 test every minute; the "Score drop test" table shows the same figures. Nothing here does I/O.
@@ -42,7 +43,13 @@ from dashboards.quality_sql import (
 )
 from dashboards.query import DATABASE
 from dashboards.sql import ROLLUP
-from streams.storage import AGREEMENT_TABLE, SCORES_1M_VIEW, SCORES_TABLE, TEXTS_TABLE
+from streams.storage import (
+    AGREEMENT_TABLE,
+    PIPELINE_METRICS_TABLE,
+    SCORES_1M_VIEW,
+    SCORES_TABLE,
+    TEXTS_TABLE,
+)
 
 __all__ = ["JUDGE_SERVICE", "LOWEST", "UID", "build"]
 
@@ -52,6 +59,7 @@ SCORES_1M: Final = f"{DATABASE}.{SCORES_1M_VIEW}"
 SCORES: Final = f"{DATABASE}.{SCORES_TABLE} FINAL"
 AGREEMENT: Final = f"{DATABASE}.{AGREEMENT_TABLE} FINAL"
 TEXTS: Final = f"{DATABASE}.{TEXTS_TABLE} FINAL"
+PIPELINE_METRICS: Final = f"{DATABASE}.{PIPELINE_METRICS_TABLE}"
 LOWEST: Final = 20
 LOW_JUDGED_SHARE: Final = 0.001
 KAPPA_FAIR: Final = 0.4
@@ -171,6 +179,48 @@ def _coverage() -> list[PanelBuilder]:
     return [judged, cost, failures, feedback]
 
 
+def _sampling() -> list[PanelBuilder]:
+    latest = (
+        "SELECT instance, process_start, metric, labels, argMax(value, ts) AS v\n"
+        f"    FROM {PIPELINE_METRICS}\n"
+        "    WHERE process = 'analyze' AND $__timeFilter(ts)\n"
+        "      AND metric IN ('sampling_sampled', 'sampling_capped')\n"
+        "    GROUP BY instance, process_start, metric, labels"
+    )
+    rules = table_panel(
+        "Judge sampling per rule",
+        "SELECT labels['rule'] AS rule,\n"
+        "    sumIf(v, metric = 'sampling_sampled') AS sampled,\n"
+        "    sumIf(v, metric = 'sampling_capped') AS capped_by_budget\n"
+        f"FROM ({latest})\nGROUP BY rule\nORDER BY capped_by_budget DESC, rule",
+        doc(
+            "Per sampling rule (LLMWATCH_SAMPLING_FILE): calls it sent to the judge and calls its "
+            "budget refused, counted by each `llmwatch analyze` since it started (the latest value "
+            "in the range); 'overall' is the overall budget.",
+            "capped_by_budget growing: the budget bites and the judged share is lower than the rule "
+            "says; raise the budget or lower the rate (see 'Sampling budgets that bit').",
+        ),
+        span=16,
+        height=6,
+    )
+    biting = stat_panel(
+        "Sampling budgets that bit",
+        "SELECT uniqExact(labels['budget']) AS budgets\n"
+        f"FROM {PIPELINE_METRICS}\n"
+        "WHERE process = 'analyze' AND metric = 'sampling_budget_biting' AND $__timeFilter(ts)",
+        doc(
+            "How many budgets (per rule or overall, calls per minute or USD per hour) refused a "
+            "sampled call in the range; the analyzer also logs each.",
+            "above 0: some sampled calls were not judged; see 'Judge sampling per rule'.",
+        ),
+        "short",
+        thresholds((None, "green"), (1, "orange")),
+        span=8,
+        height=6,
+    )
+    return [rules, biting]
+
+
 def _agreement() -> list[PanelBuilder]:
     live = table_panel(
         "Judge-human agreement (live)",
@@ -259,7 +309,7 @@ def build() -> dashboard_builder.Dashboard:
     for variable in filter_variables():
         dashboard = dashboard.with_variable(variable)
     dashboard = dashboard.with_row(row("Coverage and cost"))
-    for panel in _coverage():
+    for panel in [*_coverage(), *_sampling()]:
         dashboard = dashboard.with_panel(panel)
     dashboard = dashboard.with_row(row("Scores"))
     for panel in _scores():

@@ -253,8 +253,11 @@ class Sampler:
         self.sampled: dict[str, int] = dict.fromkeys(config.rule_names, 0)
         self.capped: dict[str, int] = dict.fromkeys((*config.rule_names, OVERALL), 0)
 
-    def decide(self, call: Candidate) -> Decision | None:
-        """The decision for one call, or None when no rule fires or a budget refuses it."""
+    def decide(self, call: Candidate, *, triggers_only: bool = False) -> Decision | None:
+        """The decision for one call, or None when no rule fires or a budget refuses it.
+
+        ``triggers_only``: rules fire only by an ``always`` trigger, never by rate (a call offered
+        again because feedback came after it: its rate decision was taken when it was first seen)."""
         self.considered += 1
         now = self._clock_ms()
         fraction = trace_fraction(call.trace_id)
@@ -263,7 +266,7 @@ class Sampler:
             if not rule.match.matches(call):
                 continue
             trigger = next((t for t in rule.always if call.triggered(t)), None)
-            if trigger is None and not fraction < rule.rate:
+            if trigger is None and (triggers_only or not fraction < rule.rate):
                 continue
             rubrics = tuple(r for r in rule.rubrics if self._applicable(r, call))
             metrics = tuple(m for m in rule.metrics if self._metric_applicable(m, call))

@@ -124,6 +124,27 @@ class EvaluationTap:
             "unjoined_feedback": 0,
         }
 
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Counters for ``llm_pipeline_metrics`` (process ``analyze``): ``judge_requests``,
+        ``human_scores``, ``unjoined_feedback``, and the sampler's ``sampling_sampled`` /
+        ``sampling_capped`` per rule (label ``rule``; ``overall`` for the overall budget) and
+        ``sampling_considered``; plus ``sampling_budget_biting`` = 1 per budget that refused a call in
+        the last minute (label ``budget``, e.g. ``overall.calls_per_minute``)."""
+        out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
+            (name, ()): float(n) for name, n in self.counts.items()
+        }
+        if self.sampler is None:
+            return out
+        for name, n in self.sampler.counters().items():
+            kind, _, rule = name.partition(".")
+            if rule:
+                out[(f"sampling_{kind}", (("rule", rule),))] = float(n)
+            else:
+                out[(f"sampling_{kind}", ())] = float(n)
+        for budget in self.sampler.biting():
+            out[("sampling_budget_biting", (("budget", budget),))] = 1.0
+        return out
+
     def outputs(
         self,
         analyses: Sequence[TextAnalysis],
@@ -162,8 +183,11 @@ class EvaluationTap:
         return self._decide(call, flagged=flagged, negative=negative, now=now)
 
     def _decide(
-        self, call: _Call, *, flagged: bool, negative: bool, now: int
+        self, call: _Call, *, flagged: bool, negative: bool, now: int, late: bool = False
     ) -> JudgeRequest | None:
+        """The judge request for ``call`` if a rule picks it. ``late``: the call was already offered
+        to the rules when its text came; only a trigger (negative feedback) may pick it now, never the
+        rate again (no second judging, no second charge to the budgets)."""
         if self.sampler is None:
             return None
         record = call.record
@@ -187,7 +211,7 @@ class EvaluationTap:
             + reference_chars
             + len(context or ""),
         )
-        decision = self.sampler.decide(candidate)
+        decision = self.sampler.decide(candidate, triggers_only=late)
         if decision is None:
             return None
         reference = None
@@ -237,7 +261,7 @@ class EvaluationTap:
                 self.counts["unjoined_feedback"] += 1
             elif not call.judged_for_feedback:
                 call.judged_for_feedback = True
-                request = self._decide(call, flagged=False, negative=True, now=now)
+                request = self._decide(call, flagged=False, negative=True, now=now, late=True)
                 if request is not None:
                     out.append(self._request_output(request))
         self.counts["human_scores"] += len(scores)

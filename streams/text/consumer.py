@@ -16,6 +16,10 @@ Guarantees:
   poll is committed, so a restart re-reads it. Replays give the same rows, which the tables collapse.
 - Privacy: texts captured with ``analyze`` are analysed and dropped; ``store`` texts are stored with
   their PII spans replaced by ``<TYPE>``; findings carry offsets and types, never matched text.
+- Evaluation (``streams.evaluation.tap``, when given): sampled calls become judge requests and feedback
+  records human scores, published with the poll's other outputs (same at-least-once guarantee); the
+  sampler's counters go to the metrics topic as ``llm_pipeline_metrics`` rows of process ``analyze``
+  every ``alert_interval_s`` and at stop, and a budget that starts biting is logged.
 - Guardrail SLOs (``sli.type: guardrail``) are evaluated here, on the analysed calls, with the same
   burn-rate engine as the worker's (``streams.slo.burnrate``), each source record once; alerts and status
   go to the alerts topic. Their windows and firing alerts are saved to the state topic and restored at
@@ -28,6 +32,8 @@ bounded by ``flush_timeout_s`` per attempt.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +51,7 @@ from streams.clock import Clock, wall_clock_ms
 from streams.evaluation.tap import EvaluationTap
 from streams.ingest.records import DeadLetter
 from streams.ingest.validate import SourcePosition
+from streams.periodic import PIPELINE_METRICS_TABLE, encode_snapshot, metric_rows
 from streams.slo.alerts import encode_status
 from streams.slo.config import GUARDRAIL_FLAGS, SloFile
 from streams.state import restore_from_kafka
@@ -63,6 +70,8 @@ __all__ = ["DEFAULT_GROUP", "AnalyzerConfig", "TextConsumer", "decode_texts", "s
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP: Final = "llmwatch-analyze"
+# The process name of the analyzer's rows in llm_pipeline_metrics.
+PROCESS: Final = "analyze"
 # A texts record holds up to 500 calls' texts; at the encoder's ~15 texts/s four records take minutes.
 DEFAULT_BATCH_MAX_RECORDS: Final = 4
 # librdkafka leaves the group if consume() is not called for this long: a poll's analysis must fit.
@@ -184,6 +193,9 @@ class TextConsumer:
         self.slos = None if slos is None else GuardrailSlos(slos, clock=clock)
         self._next_alerts = 0.0
         self._failed: list[str] = []
+        self._instance = f"{socket.gethostname()}-{os.getpid()}"
+        self._started_ms = clock()
+        self._biting: list[str] = []
         self.counts: dict[str, int] = {
             "records": 0,
             "texts": 0,
@@ -242,6 +254,7 @@ class TextConsumer:
                     _commit(consumer, good)
                 self._publish_alerts(producer)
         finally:
+            self._publish_evaluation(producer, self._clock())  # the final counters
             producer.flush(5.0)
             consumer.close()
             log.info("text analysis stopped: %s", self.counts)
@@ -335,10 +348,13 @@ class TextConsumer:
         return state_key(self.config.group_id)
 
     def _publish_alerts(self, producer: Producer) -> None:
-        if self.slos is None or time.monotonic() < self._next_alerts:
+        if time.monotonic() < self._next_alerts:
             return
         self._next_alerts = time.monotonic() + self.config.alert_interval_s
         now = self._clock()
+        self._publish_evaluation(producer, now)
+        if self.slos is None:
+            return
         alerts = self.config.layout.alerts
         for alert in self.slos.evaluate(now):
             producer.produce(alerts, alert.to_json(), key=alert.slo.encode())
@@ -347,6 +363,22 @@ class TextConsumer:
         if state is not None:
             producer.produce(self.config.layout.state, state, key=self._state_key.encode())
         producer.poll(0)
+
+    def _publish_evaluation(self, producer: Producer, now: int) -> None:
+        """The evaluation tap's counters as pipeline metrics, and a warning per budget that bites."""
+        if self.evaluation is None:
+            return
+        rows = metric_rows(
+            PROCESS, self._instance, self._started_ms, now, self.evaluation.metrics()
+        )
+        producer.produce(
+            self.config.layout.metrics, encode_snapshot({PIPELINE_METRICS_TABLE: rows})
+        )
+        sampler = self.evaluation.sampler
+        biting = sampler.biting() if sampler is not None else []
+        if biting and biting != self._biting:
+            log.warning("judge sampling budgets cap calls: %s", ", ".join(biting))
+        self._biting = biting
 
     def _beat(self) -> None:
         path = self.config.heartbeat_path

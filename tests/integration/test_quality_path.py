@@ -28,6 +28,7 @@ from streams.evaluation.sampling import Sampler
 from streams.evaluation.sampling_rules import parse_sampling
 from streams.evaluation.scoring import RubricJudge
 from streams.evaluation.tap import EvaluationTap
+from streams.periodic import PIPELINE_METRICS_TABLE, decode_snapshot
 from streams.storage import SCORES_TABLE
 from streams.text.analyzer import TextAnalyzer
 from streams.text.consumer import AnalyzerConfig, TextConsumer
@@ -127,6 +128,25 @@ def _analyze(bootstrap: str, layout: TopicLayout) -> TextConsumer:
     return run_until(consumer, lambda c: c.counts["records"] >= 2 and tap.counts["human_scores"])
 
 
+def _analyze_metrics(bootstrap: str, layout: TopicLayout) -> dict[tuple[str, str], float]:
+    """The analyzer's last published counters: (metric, rule label) -> value."""
+
+    def rows(values: list[bytes]) -> list[dict[str, Any]]:
+        return [r for v in values for r in decode_snapshot(v).get(PIPELINE_METRICS_TABLE, [])]
+
+    values = read_until(
+        bootstrap,
+        layout.metrics,
+        1,
+        lambda v: any(r["metric"] == "sampling_sampled" and r["value"] for r in rows(v)),
+    )
+    latest: dict[tuple[str, str], float] = {}
+    for row in sorted(rows(values), key=lambda r: r["ts"]):
+        if row["process"] == "analyze":
+            latest[(row["metric"], row["labels"].get("rule", ""))] = row["value"]
+    return latest
+
+
 def _judge(bootstrap: str, layout: TopicLayout, judge_url: str, expected: int) -> Publisher:
     publisher = Publisher(bootstrap, layout.events, service="llmwatch-judge", producer_config=QUIET)
     judge = RubricJudge(
@@ -184,6 +204,9 @@ def test_sampled_calls_are_judged_and_stored_with_human_feedback(
         )
     ]
     assert all(EMAIL not in r.input_text and "<EMAIL>" in r.input_text for r in requests)
+    published = _analyze_metrics(broker.bootstrap, layout)
+    assert published[("sampling_sampled", "support")] == CALLS
+    assert published[("judge_requests", "")] == len(requests)
     rag = [r for r in requests if r.trace_id == _trace(1)]
     assert rag and rag[0].rubrics == ("relevance", "groundedness")
     assert rag[0].context_text == "Refunds are paid within 5 business days."

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.rows import insert_rows
 from streams.evaluation.items import SCORE_FIELDS, Score, ScoreSource
+from streams.periodic import PIPELINE_METRIC_FIELDS, PIPELINE_METRICS_TABLE, metric_rows
 from streams.storage import AGREEMENT_TABLE, SCORES_TABLE
 
 PER_HOUR: Final = 60
@@ -149,4 +150,14 @@ def seed_quality_tables(
         for rubric, n, kappa, passes in (("relevance", HUMAN_PAIRS, 0.8, True),)
     ]
     agreed = insert_rows(client, database, AGREEMENT_TABLE, agreement, AGREEMENT_COLUMNS)
-    return {SCORES_TABLE: inserted, AGREEMENT_TABLE: agreed}
+    counters = {
+        ("sampling_sampled", (("rule", "support"),)): 240.0,
+        ("sampling_capped", (("rule", "support"),)): 0.0,
+        ("sampling_capped", (("rule", "overall"),)): 12.0,
+        ("sampling_budget_biting", (("budget", "overall.calls_per_minute"),)): 1.0,
+    }
+    metrics = metric_rows("analyze", "analyze-0", _ms(start), _ms(end) - 30_000, counters)
+    inserted_metrics = insert_rows(
+        client, database, PIPELINE_METRICS_TABLE, metrics, PIPELINE_METRIC_FIELDS
+    )
+    return {SCORES_TABLE: inserted, AGREEMENT_TABLE: agreed, "analyze_metrics": inserted_metrics}

@@ -487,3 +487,21 @@ def test_the_bundled_example_loads_and_samples_sensibly() -> None:
     assert error is not None and error.reason == "always:error" and "refusal" in error.rubrics
     with pytest.raises(SamplingError, match="unknown rubric 'groundedness'"):
         load_sampling(DEFAULT_SAMPLING_FILE, {"relevance"})
+
+
+def test_triggers_only_ignores_the_rate_but_not_the_triggers() -> None:
+    config = parse_sampling(
+        "version: 1\nrules:\n"
+        "  - name: all\n    rate: 1.0\n    rubrics: [relevance]\n"
+        "  - name: feedback\n    always: [feedback]\n    rubrics: [correctness]\n"
+    )
+    sampler = Sampler(config, cost_of=lambda _c, _r: 0.0, clock_ms=lambda: 0)
+    call = Candidate(trace_id="t", service="s", has_reference=True)
+    assert sampler.decide(call, triggers_only=True) is None
+    decision = sampler.decide(
+        Candidate(trace_id="t", service="s", has_reference=True, negative_feedback=True),
+        triggers_only=True,
+    )
+    assert decision is not None
+    assert (decision.rules, decision.rubrics) == (("feedback",), ("correctness",))
+    assert sampler.sampled["all"] == 0

@@ -172,3 +172,25 @@ def test_memory_is_bounded_and_old_feedback_is_forgotten() -> None:
     clock.now += 16 * 60_000  # past the join TTL
     record = _record(service="search", reference_text="Tomorrow.", response_id="chatcmpl-9")
     assert _requests(tap.outputs([_analysis(record)], [[]], [])) == []
+
+
+def test_metrics_name_rules_and_budgets_that_bite() -> None:
+    clock = Clock()
+    config = parse_sampling(
+        "version: 1\nbudget: {calls_per_minute: 1}\n"
+        "rules:\n  - name: all\n    rate: 1.0\n    rubrics: [relevance]\n",
+        known_rubrics={"relevance"},
+    )
+    tap = EvaluationTap(
+        LAYOUT,
+        Sampler(config, cost_of=lambda _c, _r: 0.0, clock_ms=clock),
+        redact=list,
+        clock_ms=clock,
+    )
+    for n in range(3):
+        tap.outputs([_analysis(_record(event_id=f"e-{n}", trace_id=f"{n:032x}"))], [[]], [])
+    metrics = tap.metrics()
+    assert metrics[("judge_requests", ())] == 1.0
+    assert metrics[("sampling_sampled", (("rule", "all"),))] == 1.0
+    assert metrics[("sampling_capped", (("rule", "overall"),))] == 2.0
+    assert metrics[("sampling_budget_biting", (("budget", "overall.calls_per_minute"),))] == 1.0
