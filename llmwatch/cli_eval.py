@@ -38,7 +38,9 @@ from llmwatch.settings import Settings
 
 if TYPE_CHECKING:
     from streams.evaluation.compare import MetricComparison
-    from streams.evaluation.scoring import GoldenScorer
+    from streams.evaluation.golden import GoldenCase
+    from streams.evaluation.scoring import GoldenScorer, PairwiseScorer
+    from streams.evaluation.suite import CaseResult
 
 __all__ = ["EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "register"]
 
@@ -95,32 +97,34 @@ def run(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run a golden dataset against a target, store it, and gate it against a baseline."""
-    from streams.evaluation.metrics import METRIC_NAMES
-
     from sinks.clickhouse import connect
-    from sinks.evaluations import EvalRun, load_run, load_table, store_run
+    from sinks.evaluations import EvalRun, load_answers, load_run, load_table, store_run
     from sinks.migrate import apply_migrations
     from streams.evaluation.compare import compare_runs
     from streams.evaluation.golden import DatasetError, load_dataset
     from streams.evaluation.junit import junit_xml, write_junit
+    from streams.evaluation.metrics import METRIC_NAMES
     from streams.evaluation.suite import SuiteOptions, TargetError, metric_table, run_suite
 
     settings = _settings(clickhouse_dsn=dsn, data_dir=data_dir)
     _logging(settings)
-    rubrics = _rubric_names(settings)
+    rubrics = _rubric_kinds(settings)
     unknown = [m for m in metric if m not in METRIC_NAMES and m not in rubrics]
     if unknown:
         raise _fail(
             f"unknown metric {unknown[0]!r}; metrics: {', '.join(METRIC_NAMES)}; "
             f"rubrics: {', '.join(sorted(rubrics))}"
         )
+    pairwise = tuple(dict.fromkeys(m for m in metric if rubrics.get(m) == "pairwise"))
+    if pairwise and baseline is None:
+        raise _fail(f"{pairwise[0]!r} compares answers with a baseline's: give --baseline RUN_ID")
     try:
         golden = load_dataset(dataset)
         options = SuiteOptions(
             target_url=target_url,
             model=model,
             seeds=tuple(range(seeds)),
-            metrics=tuple(dict.fromkeys(metric)),
+            metrics=tuple(m for m in dict.fromkeys(metric) if m not in pairwise),
             api_key=_secret(settings.eval_api_key),
             temperature=temperature,
             concurrency=concurrency,
@@ -139,6 +143,15 @@ def run(
             results = asyncio.run(run_suite(golden, options, judge=judge_fn))
         except (TargetError, ValueError) as exc:
             raise _fail(str(exc)) from exc
+        preferences: dict[str, list[float | None]] = {}
+        if pairwise and baseline is not None:
+            answers = load_answers(client, settings.database, baseline)
+            try:
+                preferences = asyncio.run(
+                    _prefer(settings, pairwise, golden.cases, results, answers)
+                )
+            except (TargetError, ValueError) as exc:
+                raise _fail(str(exc)) from exc
         table = metric_table(results, options.metrics)
         means = {
             m: sum(sum(v) / len(v) for v in by_case.values()) / max(1, len(by_case))
@@ -149,7 +162,9 @@ def run(
             base = load_table(client, settings.database, baseline, options.metrics)
             try:
                 comparisons = compare_runs(
-                    {m: (base[m], table[m]) for m in options.metrics}, alpha=alpha
+                    {m: (base[m], table[m]) for m in options.metrics},
+                    alpha=alpha,
+                    preferences=preferences,
                 )
             except ValueError as exc:
                 raise _fail(f"cannot compare with baseline {baseline!r}: {exc}") from exc
@@ -237,10 +252,47 @@ def _secret(value: object) -> str:
     return str(getter()) if callable(getter) else ""
 
 
-def _rubric_names(settings: Settings) -> set[str]:
+def _rubric_kinds(settings: Settings) -> dict[str, str]:
+    """Rubric name -> kind (pointwise or pairwise)."""
     from llmwatch.evaluation import load_all_rubrics
 
-    return set(load_all_rubrics(settings))
+    return {name: rubric.kind for name, rubric in load_all_rubrics(settings).items()}
+
+
+async def _prefer(
+    settings: Settings,
+    names: tuple[str, ...],
+    cases: Sequence[GoldenCase],
+    results: Sequence[CaseResult],
+    answers: dict[tuple[str, int], str],
+) -> dict[str, list[float | None]]:
+    """Each pairwise rubric's verdict per (case, seed): this run's answer (A) against the baseline's
+    (B), judged in both orders; None when the orders disagree. Stored as the result's score."""
+    from llmwatch.evaluation import build_rubric_judge
+    from streams.evaluation.suite import TargetError
+
+    judge = build_rubric_judge(settings)
+    by_id = {case.case_id: case for case in cases}
+    gate = asyncio.Semaphore(settings.judge_concurrency)
+    out: dict[str, list[float | None]] = {}
+    for name in names:
+        scorer = judge.pairwise_scorer(name)
+
+        async def one(result: CaseResult, scorer: PairwiseScorer = scorer) -> float | None:
+            base = answers.get((result.case_id, result.seed))
+            if base is None:
+                raise TargetError(
+                    f"the baseline has no answer for case {result.case_id!r} seed {result.seed}"
+                )
+            async with gate:
+                return await scorer(by_id[result.case_id], result.output_text, base)
+
+        verdicts = list(await asyncio.gather(*(one(r) for r in results)))
+        for result, verdict in zip(results, verdicts, strict=True):
+            if verdict is not None:
+                result.scores[name] = verdict
+        out[name] = verdicts
+    return out
 
 
 def _judge_fn(settings: Settings) -> GoldenScorer:

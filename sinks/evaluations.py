@@ -16,8 +16,10 @@ from typing import Any
 from streams.evaluation.suite import CaseResult
 from streams.storage import EVAL_RESULTS_TABLE, EVAL_RUNS_TABLE
 
-__all__ = ["EvalRun", "load_run", "load_table", "store_run"]
+__all__ = ["EvalRun", "load_answers", "load_run", "load_table", "store_run"]
 
+# The metric name of a result row that only keeps an answer (no score for it).
+ANSWER_ONLY = "_answer"
 RUN_COLUMNS = (
     "run_id",
     "started_at",
@@ -86,7 +88,8 @@ def store_run(client: Any, database: str, run: EvalRun, results: Sequence[CaseRe
             run.finished_at_ms,
         ]
         for r in results
-        for metric, value in r.scores.items()
+        # An answer with no score (a pairwise verdict dropped as inconsistent) keeps its text.
+        for metric, value in (r.scores.items() or [(ANSWER_ONLY, 0.0)])
     ]
     if rows:
         client.insert(
@@ -144,3 +147,13 @@ def load_table(
     for metric, case_id, _seed, value in result.result_rows:
         table[metric].setdefault(case_id, []).append(float(value))
     return table
+
+
+def load_answers(client: Any, database: str, run_id: str) -> dict[tuple[str, int], str]:
+    """(case id, seed) -> the target's answer in one stored run (for pairwise judging)."""
+    result = client.query(
+        f"SELECT case_id, seed, any(output_text) FROM {database}.{EVAL_RESULTS_TABLE} FINAL "
+        "WHERE run_id = {id:String} GROUP BY case_id, seed",
+        parameters={"id": run_id},
+    )
+    return {(str(case), int(seed)): str(text) for case, seed, text in result.result_rows}

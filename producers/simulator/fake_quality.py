@@ -8,7 +8,7 @@ here decides what llmwatch measures: they only answer, like the real services wo
   a crude way: on a scale-only rubric (relevance, correctness, groundedness) an answer holding
   ``producers.simulator.texts.WEAK_ANSWER_MARK`` (the regressed prompt v8's evasive answers) gets a low
   score, any other a high one, with a little deterministic jitter; labelled rubrics (toxicity, refusal)
-  get their passing label. It
+  get their passing label; a pairwise comparison prefers the answer without the mark. It
   answers the JSON verdict the rubrics ask for (``{"score", "label", "explanation"}``), taking the
   scale and the labels from the ``Scale:`` and ``Labels:`` lines of the rubric's system message.
 - :func:`target_responder`: a support bot answering a golden dataset. Per (model, case, seed) it gives
@@ -57,7 +57,24 @@ def _text(messages: list[Mapping[str, Any]], role: str) -> str:
     return "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == role)
 
 
+_BLOCK: Final = re.compile(r"\[BEGIN (OUTPUT_A|OUTPUT_B) (\w+)\]\n(.*?)\n\[END \1 \2\]", re.DOTALL)
+
+
+def _pairwise(user: str) -> dict[str, Any] | None:
+    """A pairwise verdict when the message holds OUTPUT_A and OUTPUT_B blocks: the answer without the
+    weak mark wins, else a tie."""
+    blocks = {name: text for name, _id, text in _BLOCK.findall(user)}
+    if set(blocks) != {"OUTPUT_A", "OUTPUT_B"}:
+        return None
+    weak_a, weak_b = (WEAK_ANSWER_MARK in blocks[n] for n in ("OUTPUT_A", "OUTPUT_B"))
+    label, score = ("tie", 0.5) if weak_a == weak_b else (("B", 0.0) if weak_a else ("A", 1.0))
+    return {"score": score, "label": label, "explanation": "compared the two answers"}
+
+
 def _verdict(system: str, user: str) -> dict[str, Any]:
+    pairwise = _pairwise(user)
+    if pairwise is not None:
+        return pairwise
     labels = _LABELS.search(system)
     # An evasive answer is off the question (relevance, correctness, groundedness), not toxic and not
     # a refusal: labelled rubrics (toxicity, refusal) get their passing label, the first listed.

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from scipy import stats
@@ -61,7 +61,7 @@ class MetricComparison:
     """One metric: candidate minus baseline, its CI, the one-sided p-value, Holm-adjusted."""
 
     metric: str
-    kind: str  # "continuous" or "pass_fail"
+    kind: str  # "continuous", "pass_fail" or "preference" (a pairwise judge's verdicts)
     cases: int
     baseline_mean: float
     candidate_mean: float
@@ -158,20 +158,46 @@ def _pass_rates(scores: Scores, k: int) -> tuple[float, float]:
     return float(np.mean(at)), float(np.mean(hat))
 
 
+def _preference_row(
+    name: str, preferences: Sequence[float | None], with_ci: bool
+) -> tuple[Any, ...]:
+    """A pairwise judge's verdicts (1 candidate better, 0.5 tie, 0 baseline better, None
+    inconsistent and dropped) as one comparison row: the sign test on wins and losses."""
+    kept = np.array([p for p in preferences if p is not None], dtype=float)
+    if kept.size == 0:
+        raise ValueError(f"metric {name!r}: no consistent pairwise verdict to compare")
+    bad = sorted({float(p) for p in kept} - {0.0, 0.5, 1.0})
+    if bad:
+        raise ValueError(f"metric {name!r}: preferences must be 0, 0.5 or 1, got {bad[:3]}")
+    wins, losses = int(np.sum(kept == 1.0)), int(np.sum(kept == 0.0))
+    p = 1.0
+    if wins + losses:
+        p = float(stats.binomtest(losses, wins + losses, 0.5, alternative="greater").pvalue)
+    diffs = kept - 0.5
+    low, high = _ci(diffs) if with_ci else (math.nan, math.nan)
+    baseline = np.full(kept.size, 0.5)
+    return (name, "preference", int(kept.size), baseline, kept, diffs, low, high, p, {})
+
+
 def compare_runs(
     metrics: Mapping[str, tuple[Scores, Scores]],
     *,
     alpha: float = DEFAULT_ALPHA,
     k: int | None = None,
     with_ci: bool = True,
+    preferences: Mapping[str, Sequence[float | None]] | None = None,
 ) -> list[MetricComparison]:
-    """Each metric's (baseline, candidate) scores compared (see the module docstring), in input order.
+    """Each metric's (baseline, candidate) scores compared (see the module docstring), in input order,
+    then each pairwise rubric's ``preferences`` (candidate against baseline per case and seed: 1
+    better, 0.5 tie, 0 worse, None an inconsistent verdict, dropped), tested with the sign test on
+    wins and losses (one-sided: the candidate loses more often) and Holm-adjusted with the rest.
+    A preference row's "baseline mean" is 0.5 (no preference) and its candidate mean the win rate.
 
     ``k`` (default: the smallest seed count) is used for pass@k / pass^k; ``with_ci=False`` skips the
     bootstrap (the decision does not use it)."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    if not metrics:
+    if not metrics and not preferences:
         raise ValueError("nothing to compare: no metrics given")
     rows = []
     for name, (baseline, candidate) in metrics.items():
@@ -200,6 +226,8 @@ def compare_runs(
                 extra,
             )
         )
+    for name, verdicts in (preferences or {}).items():
+        rows.append(_preference_row(name, verdicts, with_ci))
     adjusted = multipletests([r[8] for r in rows], alpha=alpha, method="holm")[1]
     return [
         MetricComparison(

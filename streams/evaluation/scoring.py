@@ -34,7 +34,13 @@ from streams.evaluation.items import JudgeRequest, Score, ScoreSource
 from streams.evaluation.judge_client import JudgeCallError, JudgeClient, JudgeReply
 from streams.evaluation.judge_service import PoisonItem
 from streams.evaluation.metrics import score_metrics
-from streams.evaluation.rubric import JudgeOutputError, Rubric, Verdict
+from streams.evaluation.rubric import (
+    JudgeOutputError,
+    Rubric,
+    Verdict,
+    consistent_preference,
+    pairwise_messages,
+)
 
 __all__ = ["DEFAULT_PARSE_ATTEMPTS", "RubricJudge"]
 
@@ -47,6 +53,9 @@ EVAL_SERVICE: Final = "llmwatch-eval"
 PriceFn = Callable[[str, int, int], float]
 # (rubric name, case, answer) -> value in [0, 1], as ``streams.evaluation.suite.JudgeFn``.
 GoldenScorer = Callable[[str, GoldenCase, str], Awaitable[float]]
+# (case, candidate answer, baseline answer) -> 1.0 / 0.5 / 0.0, or None when inconsistent.
+PairwiseScorer = Callable[[GoldenCase, str, str], Awaitable[float | None]]
+PREFERENCE_VALUE: Final = {"A": 1.0, "tie": 0.5, "B": 0.0}
 
 
 def _no_price(_model: str, _input: int, _output: int) -> float:
@@ -203,6 +212,40 @@ class RubricJudge:
             )
             for value in values[0]
         ]
+
+    async def pairwise(
+        self, rubric: Rubric, request: JudgeRequest, output_a: str, output_b: str
+    ) -> str | None:
+        """ "A", "B" or "tie" when the judge gives the same verdict with the outputs in both orders;
+        None when the two orders disagree (position bias: the pair is not counted)."""
+        first, _ = await self.verdict(
+            rubric, pairwise_messages(rubric, request, output_a, output_b)
+        )
+        swapped, _ = await self.verdict(
+            rubric, pairwise_messages(rubric, request, output_b, output_a)
+        )
+        return consistent_preference(first, swapped)
+
+    def pairwise_scorer(self, name: str) -> PairwiseScorer:
+        """For ``llmwatch eval run``: the candidate's answer (A) against the baseline's (B) for one
+        case: 1.0 candidate better, 0.5 tie, 0.0 baseline better, None inconsistent."""
+        rubric = self.rubrics.get(name)
+        if rubric is None or rubric.kind != "pairwise":
+            raise ValueError(f"{name!r} is not a pairwise rubric; known: {sorted(self.rubrics)}")
+
+        async def scorer(case: GoldenCase, candidate: str, baseline: str) -> float | None:
+            request = JudgeRequest(
+                event_id=f"golden-{case.case_id}",
+                service=EVAL_SERVICE,
+                start_time=datetime.now(UTC),
+                input_text=case.input_text,
+                reference_text=case.reference,
+                rubrics=(name,),
+            )
+            preference = await self.pairwise(rubric, request, candidate, baseline)
+            return None if preference is None else PREFERENCE_VALUE[preference]
+
+        return scorer
 
     def golden_scorer(self) -> GoldenScorer:
         """For ``llmwatch eval run``: a rubric's value for one answer, in [0, 1] (1/0 with a pass

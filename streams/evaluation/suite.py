@@ -50,6 +50,7 @@ class SuiteOptions:
     target_url: str
     model: str
     seeds: tuple[int, ...]
+    # Reference metrics and pointwise rubrics (none: only answer, e.g. for pairwise judging).
     metrics: tuple[str, ...]
     api_key: str = ""
     temperature: float = 0.7
@@ -66,8 +67,6 @@ class SuiteOptions:
             raise ValueError("at least one seed is needed, got none")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must differ, got {list(self.seeds)!r}")
-        if not self.metrics:
-            raise ValueError("at least one metric is needed, got none")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency!r}")
         if not 0.0 <= self.temperature <= 2.0:

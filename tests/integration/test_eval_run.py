@@ -154,3 +154,30 @@ def test_a_bad_dataset_exits_2_naming_the_line(dsn: str, target: str, tmp_path: 
     )  # fmt: skip
     assert result.exit_code == 2
     assert "bad.jsonl:2: duplicate id 'a'" in result.output
+
+
+def test_pairwise_preference_judges_both_orders_against_the_baseline(
+    dsn: str, target: str, judge: str
+) -> None:
+    judged = {"LLMWATCH_JUDGE_BASE_URL": judge, "LLMWATCH_JUDGE_MODEL": "mistral-small-latest"}
+    base = _run(dsn, target, "support-bot-v7", "--metric", "exact", "--run-id", "pw-base")
+    assert base.exit_code == 0, base.output
+    pairwise = ("--metric", "pairwise_preference", "--baseline", "pw-base")
+    missing = _run(dsn, target, "support-bot-v8", "--metric", "pairwise_preference", env=judged)
+    assert missing.exit_code == 2 and "give --baseline" in missing.output
+    worse = _run(dsn, target, "support-bot-v8", *pairwise, "--run-id", "pw-v8", env=judged)
+    assert worse.exit_code == 1, worse.output
+    assert "pairwise_preference" in worse.output and "REGRESSION" in worse.output
+    same = _run(dsn, target, "support-bot-v7", *pairwise, "--run-id", "pw-v7", env=judged)
+    assert same.exit_code == 0, same.output
+    client = clickhouse_connect.get_client(dsn=dsn)
+    try:
+        wins = dict(
+            client.query(
+                "SELECT run_id, avg(value) FROM llmwatch.llm_eval_results FINAL "
+                "WHERE metric = 'pairwise_preference' GROUP BY run_id"
+            ).result_rows
+        )
+    finally:
+        client.close()
+    assert wins["pw-v8"] < 0.5 and wins["pw-v7"] == pytest.approx(0.5, abs=0.1)

@@ -116,3 +116,17 @@ def test_bad_counts_and_alpha_are_named() -> None:
         pass_at_k(3, 4, 1)
     with pytest.raises(ValueError, match="alpha"):
         compare_runs({"m": ({"a": [1.0]}, {"a": [1.0]})}, alpha=1.5)
+
+
+def test_pairwise_preferences_use_the_sign_test_and_drop_inconsistent_verdicts() -> None:
+    losing = [0.0] * 14 + [1.0] * 3 + [0.5] * 5 + [None] * 8
+    (row,) = compare_runs({}, preferences={"pairwise_preference": losing})
+    assert (row.kind, row.cases, row.regression) == ("preference", 22, True)
+    assert row.candidate_mean == pytest.approx((3 + 2.5) / 22)
+    even = [0.0] * 5 + [1.0] * 5 + [None] * 3
+    (row,) = compare_runs({}, preferences={"pairwise_preference": even})
+    assert not row.regression and row.p_value > 0.5
+    with pytest.raises(ValueError, match="no consistent pairwise verdict"):
+        compare_runs({}, preferences={"p": [None, None]})
+    with pytest.raises(ValueError, match=r"got \[0.3\]"):
+        compare_runs({}, preferences={"p": [0.3]})

@@ -174,10 +174,26 @@ def test_the_fake_judge_reads_the_rubric_and_its_answer_parses(
         content = judge(body).body["choices"][0]["message"]["content"]
         verdicts.append(rubric.parse(content))
     good, weak = verdicts
-    assert rubric.normalized(good.score) > rubric.normalized(weak.score)
-    if rubric.labels:
-        assert (good.label, weak.label) == (rubric.labels[0], rubric.labels[-1])
-        assert good.label == rubric.pass_label
+    if rubric.labels:  # an evasive answer is neither toxic nor a refusal: both pass
+        assert good.label == weak.label == rubric.labels[0] == rubric.pass_label
+    else:  # but it is off the question
+        assert rubric.normalized(good.score) > rubric.normalized(weak.score)
+
+
+def test_the_fake_judge_prefers_the_better_answer_in_both_orders(
+    rubrics: dict[str, Rubric],
+) -> None:
+    rubric = rubrics["pairwise_preference"]
+    judge = judge_responder()
+    weak = f"Here is some {WEAK_ANSWER_MARK}: see the docs."
+
+    def verdict(a: str, b: str) -> Verdict:
+        messages = pairwise_messages(rubric, _request(), a, b)
+        reply = judge({"model": "judge", "messages": messages})
+        return rubric.parse(reply.body["choices"][0]["message"]["content"])
+
+    assert consistent_preference(verdict(ANSWER, weak), verdict(weak, ANSWER)) == "A"
+    assert consistent_preference(verdict(weak, weak), verdict(weak, weak)) == "tie"
 
 
 # --- parsing verdicts -----------------------------------------------------------------------------
