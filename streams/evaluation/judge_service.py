@@ -60,6 +60,7 @@ from streams.clock import Clock, wall_clock_ms
 from streams.evaluation.items import JudgeRequest, Score, encode_scores
 from streams.evaluation.offsets import OffsetTracker
 from streams.ingest.records import DeadLetter
+from streams.kafka_settings import acked_producer_settings, group_consumer_settings
 from streams.text.consumer import NO_PAYLOAD
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
@@ -192,24 +193,15 @@ class JudgeService:
     # -- settings ------------------------------------------------------------------------------
 
     def _consumer_settings(self) -> dict[str, Any]:
+        config = self.config
         return {
-            "bootstrap.servers": self.config.bootstrap,
-            "group.id": self.config.group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": self.config.session_timeout_ms,
-            "heartbeat.interval.ms": max(100, self.config.session_timeout_ms // 3),
-            **self.config.consumer_overrides,
+            **group_consumer_settings(config.bootstrap, config.group_id, config.session_timeout_ms),
+            **config.consumer_overrides,
         }
 
     def _producer_settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {
-            "bootstrap.servers": self.config.bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "compression.type": "zstd",
-            "linger.ms": 20,
-            "message.max.bytes": MAX_RECORD_BYTES,
+            **acked_producer_settings(self.config.bootstrap, MAX_RECORD_BYTES),
             "message.timeout.ms": int(self.config.flush_timeout_s * 1000),
         }
         if "log_level" in self.config.consumer_overrides:

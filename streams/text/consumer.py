@@ -51,6 +51,7 @@ from streams.clock import Clock, wall_clock_ms
 from streams.evaluation.tap import EvaluationTap
 from streams.ingest.records import DeadLetter
 from streams.ingest.validate import SourcePosition
+from streams.kafka_settings import acked_producer_settings, group_consumer_settings
 from streams.periodic import PIPELINE_METRICS_TABLE, encode_snapshot, metric_rows
 from streams.slo.alerts import encode_status
 from streams.slo.config import GUARDRAIL_FLAGS, SloFile
@@ -205,13 +206,9 @@ class TextConsumer:
         }
 
     def _consumer_settings(self) -> dict[str, Any]:
+        config = self.config
         return {
-            "bootstrap.servers": self.config.bootstrap,
-            "group.id": self.config.group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": self.config.session_timeout_ms,
-            "heartbeat.interval.ms": max(100, self.config.session_timeout_ms // 3),
+            **group_consumer_settings(config.bootstrap, config.group_id, config.session_timeout_ms),
             # Analysis of one poll can take minutes with the encoder (see DEFAULT_BATCH_MAX_RECORDS).
             "max.poll.interval.ms": MAX_POLL_INTERVAL_MS,
             **self.config.consumer_overrides,
@@ -219,14 +216,7 @@ class TextConsumer:
 
     def _producer(self) -> Producer:
         return Producer(
-            {
-                "bootstrap.servers": self.config.bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "compression.type": "zstd",
-                "linger.ms": 20,
-                "message.max.bytes": self.config.max_record_bytes,
-            }
+            acked_producer_settings(self.config.bootstrap, self.config.max_record_bytes)
         )
 
     def run(self, stop: threading.Event) -> None:
