@@ -13,15 +13,16 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-
-from streams.evaluation.agreement import MIN_PAIRS, Agreement, agreement
+from typing import Final
 
 from llmwatch.evaluation import load_all_rubrics
 from llmwatch.settings import Settings
+from streams.evaluation.agreement import MIN_PAIRS, Agreement, agreement
 
-__all__ = ["AgreementRow", "compute_and_store"]
+__all__ = ["AGREEMENT_COLUMNS", "AgreementRow", "compute_and_store", "stored_row"]
 
-COLUMNS = (
+# The columns of llm_judge_agreement (migration 0010), in insert order.
+AGREEMENT_COLUMNS: Final = (
     "rubric",
     "computed_at",
     "window_days",
@@ -81,8 +82,8 @@ def compute_and_store(settings: Settings, days: int) -> list[AgreementRow]:
         if rows:
             client.insert(
                 AGREEMENT_TABLE,
-                [_values(row, now, days) for row in rows],
-                column_names=list(COLUMNS),
+                [list(stored_row(row, now, days).values()) for row in rows],
+                column_names=list(AGREEMENT_COLUMNS),
                 database=settings.database,
             )
     finally:
@@ -90,9 +91,10 @@ def compute_and_store(settings: Settings, days: int) -> list[AgreementRow]:
     return rows
 
 
-def _values(row: AgreementRow, now_ms: int, days: int) -> list[object]:
+def stored_row(row: AgreementRow, now_ms: int, days: int) -> dict[str, object]:
+    """The ``llm_judge_agreement`` row of one rubric's agreement (:data:`AGREEMENT_COLUMNS` order)."""
     a = row.agreement
-    return [
+    values = (
         a.rubric,
         now_ms,
         days,
@@ -106,4 +108,5 @@ def _values(row: AgreementRow, now_ms: int, days: int) -> list[object]:
         a.weights or "none",
         row.min_kappa,
         row.passes,
-    ]
+    )
+    return dict(zip(AGREEMENT_COLUMNS, values, strict=True))

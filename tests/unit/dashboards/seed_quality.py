@@ -20,7 +20,9 @@ from typing import Final
 
 from clickhouse_connect.driver.client import Client
 
+from llmwatch.agreement_job import AGREEMENT_COLUMNS, AgreementRow, stored_row
 from sinks.rows import insert_rows
+from streams.evaluation.agreement import Agreement
 from streams.evaluation.items import SCORE_FIELDS, Score, ScoreSource
 from streams.periodic import PIPELINE_METRIC_FIELDS, PIPELINE_METRICS_TABLE, metric_rows
 from streams.storage import AGREEMENT_TABLE, SCORES_TABLE
@@ -29,21 +31,6 @@ PER_HOUR: Final = 60
 HUMAN_PAIRS: Final = 30
 SEED: Final = 11
 JUDGE: Final = "gpt-4o-mini"
-AGREEMENT_COLUMNS: Final = (
-    "rubric",
-    "computed_at",
-    "window_days",
-    "n",
-    "kappa",
-    "kappa_low",
-    "kappa_high",
-    "spearman",
-    "spearman_low",
-    "spearman_high",
-    "weights",
-    "min_kappa",
-    "passes",
-)
 
 
 def _ms(t: datetime) -> int:
@@ -131,24 +118,11 @@ def seed_quality_tables(
     rows = [s.row() for s in quality_scores(start, end, labels)]
     inserted = insert_rows(client, database, SCORES_TABLE, rows, SCORE_FIELDS)
     inserted += insert_rows(client, database, SCORES_TABLE, rows[:20], SCORE_FIELDS)  # a replay
-    agreement = [
-        {
-            "rubric": rubric,
-            "computed_at": _ms(end) - 60_000,
-            "window_days": 30,
-            "n": n,
-            "kappa": kappa,
-            "kappa_low": kappa - 0.15,
-            "kappa_high": min(1.0, kappa + 0.1),
-            "spearman": kappa,
-            "spearman_low": kappa - 0.15,
-            "spearman_high": min(1.0, kappa + 0.1),
-            "weights": "quadratic",
-            "min_kappa": 0.4,
-            "passes": passes,
-        }
-        for rubric, n, kappa, passes in (("relevance", HUMAN_PAIRS, 0.8, True),)
-    ]
+    kappa = 0.8
+    measured = Agreement(
+        "relevance", HUMAN_PAIRS, kappa, kappa - 0.15, 0.9, kappa, kappa - 0.15, 0.9, "quadratic"
+    )
+    agreement = [stored_row(AgreementRow(measured, 0.4, True), _ms(end) - 60_000, 30)]
     agreed = insert_rows(client, database, AGREEMENT_TABLE, agreement, AGREEMENT_COLUMNS)
     counters = {
         ("sampling_sampled", (("rule", "support"),)): 240.0,
