@@ -140,6 +140,8 @@ def run_eval_gate(settings: Settings) -> EvalGate:
     env = {
         **os.environ,
         "LLMWATCH_DATA_DIR": str(settings.data_dir),
+        "LLMWATCH_CLICKHOUSE_DSN": settings.dsn,
+        "LLMWATCH_DATABASE": settings.database,
         "LLMWATCH_LOG_LEVEL": "WARNING",
         "COLUMNS": "120",
     }

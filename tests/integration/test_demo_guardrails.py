@@ -1,6 +1,6 @@
 """The demo end to end with text analysis: guardrails find what the simulator planted, the injection
-SLO fires, and no table holds any of the personal data the simulator sent, although the texts are
-stored (capture ``store``: redacted).
+SLO fires, no table holds any of the personal data the simulator sent, although the texts are stored
+(capture ``store``: redacted), and the quality path judges prompt v8's answers worse and gates it.
 
 Runs the real pipeline (Tansu, the Faust worker and ``llmwatch analyze`` as child processes, the sink
 on chdb) on a short burst; about a minute and a half on two cores.
@@ -99,6 +99,7 @@ def test_no_table_holds_the_personal_data_the_simulator_sent(
     finally:
         client.close()
     assert {"llm_calls", "llm_dlq", "llm_guardrail_findings", "llm_texts"} <= set(dumped)
+    assert dumped["llm_scores"] and dumped["llm_eval_results"]  # the quality path's rows too
     assert "<EMAIL>" in dumped["llm_texts"]  # texts were stored, redacted
     leaks = {
         table: sorted(v for v in summary.pii_values if v in text)[:3]
@@ -107,3 +108,19 @@ def test_no_table_holds_the_personal_data_the_simulator_sent(
     }
     assert leaks == {}
     assert Path(settings.data_dir).is_dir()
+
+
+@pytest.mark.slow
+def test_the_judge_sees_prompt_v8_answer_worse_and_eval_run_gates_it(
+    demo: tuple[DemoSummary, Settings],
+) -> None:
+    summary, _settings = demo
+    assert summary.quality_drained
+    relevance = {
+        version: mean
+        for service, version, rubric, n, mean in summary.quality
+        if service == "support-bot" and rubric == "relevance" and n >= 10
+    }
+    assert relevance["v7"] >= 4.0 and relevance["v8"] <= 2.0, summary.quality
+    assert summary.judge_calls >= sum(n for *_rest, n, _mean in summary.quality)
+    assert summary.eval_gate is not None and summary.eval_gate.gated, summary.eval_gate
