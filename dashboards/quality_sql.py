@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from streams.evaluation.agreement import MIN_PAIRS
-
 from dashboards.query import DATABASE
+from streams.evaluation.agreement import MIN_PAIRS
 from streams.storage import SCORES_TABLE
 
 __all__ = [
