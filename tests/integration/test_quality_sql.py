@@ -11,8 +11,11 @@ from typing import Any
 
 import clickhouse_connect
 import pytest
+import yaml
 from sklearn.metrics import cohen_kappa_score
 
+from dashboards.alert_rules import EXPR_UID, RULES_PATH
+from dashboards.quality_alerts import GROUP as QUALITY_GROUP
 from dashboards.quality_sql import DROP_Z, agreement_sql, drop_sql, drop_stats_sql, pairs_sql
 from llmwatch.agreement_job import compute_and_store
 from llmwatch.settings import Settings
@@ -80,3 +83,13 @@ def test_the_agreement_job_stores_intervals_and_the_gate(dsn: str, tmp_path: Pat
     assert (row.min_kappa, row.passes) == (0.4, True)
     stored = _query(dsn, f"SELECT rubric, n, passes FROM llmwatch.{AGREEMENT_TABLE} FINAL")
     assert stored == [("relevance", HUMAN_PAIRS, True)]
+
+
+def test_the_provisioned_alert_query_runs_and_names_the_dropping_rubric(dsn: str) -> None:
+    doc = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
+    (group,) = [g for g in doc["groups"] if g["name"] == QUALITY_GROUP]
+    (query,) = [q for q in group["rules"][0]["data"] if q["datasourceUid"] != EXPR_UID]
+    sql = query["model"]["rawSql"].replace("$$", "$")  # the file escapes $ for Grafana
+    rows = _query(dsn, sql)
+    assert [rubric for rubric, _z in rows] == ["relevance"]
+    assert rows[0][1] < DROP_Z
