@@ -42,7 +42,7 @@ def dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _query(dsn: str, sql: str) -> list[tuple[Any, ...]]:
     client = clickhouse_connect.get_client(dsn=dsn)
     try:
-        return list(client.query(sql).result_rows)
+        return [tuple(row) for row in client.query(sql).result_rows]
     finally:
         client.close()
 

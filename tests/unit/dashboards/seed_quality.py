@@ -124,7 +124,7 @@ def seed_quality_tables(
     )
     agreement = [stored_row(AgreementRow(measured, 0.4, True), _ms(end) - 60_000, 30)]
     agreed = insert_rows(client, database, AGREEMENT_TABLE, agreement, AGREEMENT_COLUMNS)
-    counters = {
+    counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {
         ("sampling_sampled", (("rule", "support"),)): 240.0,
         ("sampling_capped", (("rule", "support"),)): 0.0,
         ("sampling_capped", (("rule", "overall"),)): 12.0,
