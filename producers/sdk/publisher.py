@@ -25,25 +25,37 @@ Guarantees:
   ``close`` is idempotent and runs at interpreter exit; a Publisher that is garbage-collected without
   ``close`` stops its thread after a last flush in the background. Safe after ``os.fork()``: the child
   gets its own queue, thread and producer on its first ``emit``.
+- ``prompts`` (``watch.prompts.get(name, label, key=..., variables=..., fallback=...)``): the prompt
+  registry client (``producers.prompts.client``), created with its reader thread on first access and
+  closed by ``close``. Its topic is ``prompts_topic``, by default ``<prefix>.prompts`` when the events
+  topic is ``<prefix>.events``; otherwise (or with ``prompts_topic=""``) it serves only
+  ``prompt_cache_path``'s versions and the callers' fallbacks. Inside ``with handle:`` every emitted
+  event gets the handle's ``prompt_name`` / ``prompt_version`` / ``variant`` unless it sets them.
 
-What can block: only ``flush`` and ``close``, each up to its timeout.
+What can block: only ``flush`` and ``close``, each up to its timeout (``close`` up to 1 s more to stop
+the prompt client's thread), and the first ``prompts`` access (reading ``prompt_cache_path``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
 from producers.events import LlmCallEvent, TextCapture
 from producers.feedback import build_feedback
 from producers.guard.check import GuardVerdict, guard
+from producers.prompts.client import DEFAULT_TTL_S, PromptClient
+from producers.prompts.context import with_prompt
+from producers.prompts.handle import PromptHandle
 from producers.sdk.batching import bucket_for
 from producers.sdk.config import (
     DEFAULT_BATCH_MAX_BYTES,
@@ -69,6 +81,19 @@ log = logging.getLogger("producers.sdk")
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
 
+_EVENTS_SUFFIX: Final = ".events"
+_PROMPTS_SUFFIX: Final = ".prompts"
+_PROMPTS_CLOSE_S: Final = 1.0
+
+
+def _prompts_topic(events_topic: str, given: str | None) -> str | None:
+    """The registry topic: ``given``, or ``<prefix>.prompts`` next to ``<prefix>.events``."""
+    if given is not None:
+        return given or None
+    if events_topic.endswith(_EVENTS_SUFFIX) and len(events_topic) > len(_EVENTS_SUFFIX):
+        return events_topic.removesuffix(_EVENTS_SUFFIX) + _PROMPTS_SUFFIX
+    return None
+
 
 class Publisher:
     """Publishes LLM-call events to one Kafka topic. Thread-safe; one per process is enough."""
@@ -90,7 +115,14 @@ class Publisher:
         buffer_full_timeout_s: float = DEFAULT_BUFFER_FULL_TIMEOUT_S,
         shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
         producer_config: Mapping[str, Any] | None = None,
+        prompts_topic: str | None = None,
+        prompt_cache_path: str | os.PathLike[str] | None = None,
+        prompt_ttl_s: float = DEFAULT_TTL_S,
     ) -> None:
+        if isinstance(prompt_ttl_s, bool) or not prompt_ttl_s > 0:
+            raise ValueError(
+                f"prompt_ttl_s must be a positive number of seconds, got {prompt_ttl_s!r}"
+            )
         config = PublisherConfig(
             bootstrap=bootstrap,
             topic=topic,
@@ -116,6 +148,11 @@ class Publisher:
         self._sender = Sender(config, create_producer(config))
         self._finalizer = weakref.finalize(self, self._sender.stop, config.shutdown_timeout_s)
         self._finalizer.atexit = False  # the sender module closes live senders at exit itself
+        self._prompts_topic = _prompts_topic(config.topic, prompts_topic)
+        self._prompt_cache_path = prompt_cache_path
+        self._prompt_ttl_s = prompt_ttl_s
+        self._prompts: PromptClient | None = None
+        self._prompts_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: PublisherConfig) -> Publisher:
@@ -143,10 +180,33 @@ class Publisher:
         """A consistent snapshot of this process's counters."""
         return self._sender.stats
 
+    @property
+    def prompts(self) -> PromptClient:
+        """The prompt registry client (created, with its reader thread, on first access)."""
+        client = self._prompts
+        if client is None:
+            client = self._open_prompts()
+        return client
+
+    def _open_prompts(self) -> PromptClient:
+        with self._prompts_lock:
+            if self._prompts is None:
+                client = PromptClient(
+                    self._config.bootstrap,
+                    self._prompts_topic,
+                    ttl_s=self._prompt_ttl_s,
+                    cache_path=self._prompt_cache_path,
+                    client_config=self._config.producer_config,
+                    start=not self.closed,
+                )
+                weakref.finalize(self, client.stop)  # a collected Publisher stops the thread too
+                self._prompts = client
+            return self._prompts
+
     def emit(self, event: LlmCallEvent | Mapping[str, Any]) -> bool:
         """Queue one event for sending. Never raises, never blocks; True iff accepted."""
         try:
-            encoded = encode_event(event, self._defaults)
+            encoded = encode_event(with_prompt(event), self._defaults)
             if isinstance(encoded, Rejected):
                 self._sender.counters.drop("dropped_invalid", 1, encoded.reason)
                 return False
@@ -174,6 +234,8 @@ class Publisher:
         """
         self._finalizer.detach()
         try:
+            if self._prompts is not None:
+                self._prompts.close(min(max(0.0, timeout), _PROMPTS_CLOSE_S))
             return self._sender.close(timeout)
         except Exception:
             log.debug("llmwatch: close failed", exc_info=True)
@@ -239,9 +301,14 @@ class Publisher:
         model: str | None = None,
         operation: str = "chat",
         span_kind: str = "llm",
+        prompt: PromptHandle | None = None,
         **fields: Any,
     ) -> TrackedSpan:
-        """A context manager (``with`` or ``async with``) recording one span; see ``tracking``."""
+        """A context manager (``with`` or ``async with``) recording one span; see ``tracking``.
+
+        ``prompt``: the span names that prompt version (``PromptHandle.fields()``)."""
+        if prompt is not None:
+            fields = {**prompt.fields(), **fields}
         return TrackedSpan(self, span_fields(provider, model, operation, span_kind, fields))
 
     def observe(

@@ -113,7 +113,7 @@ def test_weights_that_do_not_sum_to_100_are_rejected_on_decode(two_versions, now
 
 
 def test_rollback_restores_the_state_before_the_last_move(two_versions, now_ms) -> None:
-    state, v1, v2 = two_versions
+    state, v1, _v2 = two_versions
     state.apply(state.plan_label(NAME, "1", "production", moved_by="a", reason="", now_ms=now_ms))
     split = state.plan_label(
         NAME, "2", "production", weight=10, moved_by="a", reason="", now_ms=now_ms
