@@ -34,6 +34,14 @@ from streams.periodic import (
     TOP_USERS_TABLE,
     decode_snapshot,
 )
+from streams.prompts.records import (
+    CANARY_METRIC_FIELDS,
+    CANARY_VERDICT_FIELDS,
+    PROMPT_FIELDS,
+    PROMPT_LABEL_FIELDS,
+    decode_canary,
+    decode_registry,
+)
 from streams.slo.alerts import (
     ALERT_FIELDS,
     ALERTS_TABLE,
@@ -42,8 +50,12 @@ from streams.slo.alerts import (
     decode_alerts_record,
 )
 from streams.storage import (
+    CANARY_METRICS_TABLE,
+    CANARY_VERDICTS_TABLE,
     GUARDRAIL_FINDINGS_TABLE,
     GUARDRAIL_ROLLUP_TABLE,
+    PROMPT_LABELS_TABLE,
+    PROMPTS_TABLE,
     SCORES_TABLE,
     TEXTS_TABLE,
 )
@@ -156,7 +168,8 @@ def dead_letter_row(
 
 def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
     """The sink's routes: normalized calls, dead letters, the worker's rollups, alerts and metrics,
-    the text-analysis consumer's guardrail rows, and the evaluation path's scores."""
+    the text-analysis consumer's guardrail rows, the evaluation path's scores, the prompt registry's
+    versions and label moves, and the canary analysis's verdicts."""
     return {
         layout.calls: Route(CALLS_TABLE, decode_call_rows, CALL_COLUMNS),
         layout.dlq: Route(DLQ_TABLE, decode_dead_letter_rows, DLQ_COLUMNS),
@@ -184,4 +197,15 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
             },
         ),
         layout.scores: Route(SCORES_TABLE, decode_scores, SCORE_FIELDS),
+        layout.prompts: TablesRoute(
+            decode_registry,
+            {PROMPTS_TABLE: PROMPT_FIELDS, PROMPT_LABELS_TABLE: PROMPT_LABEL_FIELDS},
+        ),
+        layout.canary: TablesRoute(
+            decode_canary,
+            {
+                CANARY_VERDICTS_TABLE: CANARY_VERDICT_FIELDS,
+                CANARY_METRICS_TABLE: CANARY_METRIC_FIELDS,
+            },
+        ),
     }

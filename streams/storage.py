@@ -18,6 +18,9 @@ __all__ = [
     "ALERTS_TABLE",
     "CALLS_TABLE",
     "CALLS_TTL_DAYS",
+    "CANARY_METRICS_TABLE",
+    "CANARY_TTL_DAYS",
+    "CANARY_VERDICTS_TABLE",
     "DAY_MS",
     "DEFAULT_DATABASE",
     "DLQ_TABLE",
@@ -28,6 +31,8 @@ __all__ = [
     "GUARDRAIL_ROLLUP_TABLE",
     "GUARDRAIL_TTL_DAYS",
     "PIPELINE_METRICS_TABLE",
+    "PROMPTS_TABLE",
+    "PROMPT_LABELS_TABLE",
     "ROLLUP_TABLE",
     "SCORES_1M_VIEW",
     "SCORES_TABLE",
@@ -62,6 +67,11 @@ SCORES_1M_VIEW: Final = "llm_scores_1m"
 EVAL_RUNS_TABLE: Final = "llm_eval_runs"
 AGREEMENT_TABLE: Final = "llm_judge_agreement"
 EVAL_RESULTS_TABLE: Final = "llm_eval_results"
+# The prompt registry's mirror and the canary analysis (producers.prompts, streams.prompts; 0011).
+PROMPTS_TABLE: Final = "llm_prompts"
+PROMPT_LABELS_TABLE: Final = "llm_prompt_labels"
+CANARY_VERDICTS_TABLE: Final = "llm_canary_verdicts"
+CANARY_METRICS_TABLE: Final = "llm_canary_metrics"
 
 DAY_MS: Final = 86_400_000
 # Stored (redacted) prompt and output texts (llm_texts), counted from start_time.
@@ -72,5 +82,7 @@ SCORES_TTL_DAYS: Final = 90
 GUARDRAIL_TTL_DAYS: Final = 90
 # Whole llm_calls rows, counted from start_time; also the oldest event time ingest accepts.
 CALLS_TTL_DAYS: Final = 90
+# Canary verdicts and their metrics, counted from evaluated_at (kept for post-mortems).
+CANARY_TTL_DAYS: Final = 400
 # Dead letters in llm_dlq, counted from failed_at.
 DLQ_TTL_DAYS: Final = 30

@@ -84,6 +84,11 @@ class TopicLayout:
     - ``judge_requests``: sampled calls with the text the judge needs (``streams.evaluation.items``);
       carries text, so it has the texts topic's short retention. Read by ``llmwatch judge``.
     - ``scores``: judge, metric and human scores (``llm_scores`` rows). Read by the sink.
+    - ``prompts``: the prompt registry (``producers.prompts.records``): versions and label moves, one
+      partition so that moves have one order, compacted with a key per version and per label revision,
+      so it keeps every move (the audit trail). Read by the SDK, the CLI, the canary analysis, the sink.
+    - ``canary``: the canary analysis's verdicts and their metrics (``streams.prompts.records``). Read
+      by the sink.
     """
 
     prefix: str = DEFAULT_PREFIX
@@ -147,6 +152,14 @@ class TopicLayout:
     def scores(self) -> str:
         return f"{self.prefix}.scores"
 
+    @property
+    def prompts(self) -> str:
+        return f"{self.prefix}.prompts"
+
+    @property
+    def canary(self) -> str:
+        return f"{self.prefix}.canary"
+
     def specs(self) -> list[TopicSpec]:
         retention = self.retention_hours * _MS_PER_HOUR
         # The DLQ keeps records 7x longer: someone has to look at them.
@@ -167,4 +180,8 @@ class TopicLayout:
                 self.judge_requests, self.partitions, self.text_retention_hours * _MS_PER_HOUR
             ),
             TopicSpec(self.scores, self.partitions, retention),
+            TopicSpec(
+                self.prompts, 1, retention, cleanup_policy="compact", segment_ms=STATE_SEGMENT_MS
+            ),
+            TopicSpec(self.canary, 1, retention * 7),
         ]
