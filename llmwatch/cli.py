@@ -25,6 +25,7 @@ from llmwatch.cli_common import (
     err_console,
 )
 from llmwatch.cli_eval import register as register_eval_commands
+from llmwatch.cli_prompts import register as register_prompt_commands
 
 __all__ = ["app", "main"]
 
@@ -394,6 +395,7 @@ def snapshot(
 
 register_chain_commands(app)  # otlp, scrape, trace: listed after the commands above
 register_eval_commands(app)  # eval run / agreement, judge
+register_prompt_commands(app)  # prompts push / list / show / diff / label / rollback, canary
 
 
 def _operational_errors() -> tuple[type[Exception], ...]:

@@ -290,3 +290,24 @@ class ChildProcess:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(grace_s)
         return proc.returncode
+
+
+def run_canary(settings: Settings) -> int:
+    """Run the canary analysis (``streams.prompts.consumer``) until SIGTERM/SIGINT."""
+    from streams.prompts.consumer import CanaryConfig, CanaryConsumer
+    from streams.prompts.policy import DEFAULT_POLICY_FILE, load_policy
+
+    policy = load_policy(settings.canary_policy_file or DEFAULT_POLICY_FILE)
+    ensure_topics(settings.bootstrap, settings.layout.specs())
+    config = CanaryConfig(
+        bootstrap=settings.bootstrap,
+        layout=settings.layout,
+        policy=policy,
+        heartbeat_path=settings.heartbeat_path("canary"),
+    )
+    log.info(
+        "canary analysis: labels %s, alpha %.3g, act %s, looks at %s canary calls",
+        ", ".join(policy.labels), policy.alpha, policy.act, policy.looks.counts(),
+    )  # fmt: skip
+    CanaryConsumer(config).run(stop_event_on_signals())
+    return 0

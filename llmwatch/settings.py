@@ -200,6 +200,15 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of extra rubric YAML files, added to the bundled ones.",
     )
+    canary_policy_file: Path | None = Field(
+        default=None,
+        description="YAML label policy of `llmwatch canary` (metrics, tolerances, looks, act); "
+        "default: the bundled policy (streams/prompts/data/canary.yaml).",
+    )
+    prompt_user: str | None = Field(
+        default=None,
+        description="Who `llmwatch prompts` records as moving a label; default: the login name.",
+    )
     eval_api_key: SecretStr | None = Field(
         default=None, description="API key of the target `llmwatch eval run` calls."
     )
