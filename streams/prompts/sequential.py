@@ -4,15 +4,23 @@
   Johari, Pekelis and Walsh, "Always Valid Inference: Continuous Monitoring of A/B Tests" (Operations
   Research, 2022), as in Optimizely's Stats Engine. With the difference of the arms' means ``D``, its
   plug-in variance ``V = s_c²/n_c + s_b²/n_b`` and a N(0, tau²) mixture over the effect, the likelihood
-  ratio is ``sqrt(V / (V + tau²)) * exp(tau² D² / (2 V (V + tau²)))``; ``1 / ratio`` is an always-valid
-  p-value and its inversion a confidence sequence. Guarantee: the probability that the running minimum
-  of the p-value ever falls below alpha under H0 is at most alpha, at any (data-dependent) stopping
-  time, asymptotically (through the central limit theorem with the plug-in variance).
+  ratio is ``sqrt(V / (V + tau²)) * exp(tau² D² / (2 V (V + tau²)))``. The mixture is two-sided; the
+  one-sided p-value of H0 ``D <= 0`` is ``min(1, 1 / ratio)`` when ``D > 0``, else 1 (conservative), and
+  the inversion ``D ± sqrt(V (V + tau²) / tau² * (log((V + tau²) / V) + 2 log(1 / alpha)))`` is a
+  confidence sequence. Rates (``binary``) use Laplace-smoothed ``(x + 1) / (n + 2)`` arm variances, so a
+  zero-event arm does not give ``V = 0``. Guarantee: under H0 the probability that the running minimum
+  of the p-value (:func:`running_min`) ever falls to alpha is at most alpha, and the confidence
+  sequence misses the true difference at some look with probability at most alpha, however often and
+  at whatever (data-dependent) times it is looked at; asymptotically, through the central limit
+  theorem with the plug-in variance (small arms of a skewed metric are only approximately covered).
 - :func:`mann_whitney_look`: a one-sided Mann-Whitney U test at a planned look, as Kayenta does for
   latency; with :class:`CheckpointSchedule` each of ``looks`` looks is tested at ``alpha / looks``, so the
   chance of any false alarm over all looks is at most alpha by the union bound (Bonferroni), whatever
   the dependence between looks.
-- :func:`quantile_band`: a distribution-free confidence interval for a quantile from order statistics.
+- :func:`quantile_band`: a distribution-free confidence interval for a quantile from order statistics;
+  it covers the quantile of a continuous distribution with probability >= ``confidence`` (exact,
+  binomial), and a bound is nan when there are too few values for it (p95's upper bound at 95%
+  needs 72).
 
 Assumption (all three): observations are independent. A user's calls are correlated and the split is
 sticky per user, so heavy users make the tests somewhat optimistic; see docs/prompts.md. Pure
@@ -57,6 +65,9 @@ class Moments:
     total_sq: float = 0.0
 
     def add(self, value: float, count: int = 1) -> None:
+        """``count`` observations of ``value`` (a weighted row adds the same value ``count`` times)."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count!r}")
         self.n += count
         self.total += value * count
         self.total_sq += value * value * count
@@ -109,9 +120,9 @@ def msprt_difference(
     _check_alpha(alpha)
     if not tau > 0 or not math.isfinite(tau):
         raise ValueError(f"tau must be a positive finite number, got {tau!r}")
+    difference = canary.mean - baseline.mean  # nan while an arm is empty
     if canary.n < 2 or baseline.n < 2:
-        return SequentialTest(math.nan, -math.inf, math.inf, 1.0, False)
-    difference = canary.mean - baseline.mean
+        return SequentialTest(difference, -math.inf, math.inf, 1.0, False)
     v = _arm_variance(canary, binary) / canary.n + _arm_variance(baseline, binary) / baseline.n
     if v <= 0.0:
         p_value = 0.0 if difference > 0 else 1.0
@@ -136,13 +147,18 @@ class CheckpointSchedule:
     def __post_init__(self) -> None:
         if self.first < 1:
             raise ValueError(f"first must be >= 1, got {self.first!r}")
-        if not self.factor > 1.0:
-            raise ValueError(f"factor must be > 1, got {self.factor!r}")
+        if not 1.0 < self.factor < math.inf:
+            raise ValueError(f"factor must be a finite number > 1, got {self.factor!r}")
         if self.looks < 1:
             raise ValueError(f"looks must be >= 1, got {self.looks!r}")
 
     def counts(self) -> tuple[int, ...]:
-        return tuple(round(self.first * self.factor**index) for index in range(self.looks))
+        """Canary sample counts of the looks, strictly increasing (a rounded tie moves up by one)."""
+        counts: list[int] = []
+        for index in range(self.looks):
+            planned = round(self.first * self.factor**index)
+            counts.append(max(planned, counts[-1] + 1) if counts else planned)
+        return tuple(counts)
 
     def alpha_per_look(self, alpha: float) -> float:
         _check_alpha(alpha)
@@ -168,8 +184,12 @@ def mann_whitney_look(canary: Values, baseline: Values, *, alpha: float) -> Rank
     c, b = np.asarray(canary, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
     if len(c) == 0 or len(b) == 0:
         return RankTest(math.nan, 1.0, False, math.nan)
-    result = stats.mannwhitneyu(c, b, alternative="greater", method="asymptotic")
+    result = stats.mannwhitneyu(
+        c, b, alternative="greater", method="asymptotic", use_continuity=True
+    )
     u, p_value = float(result.statistic), float(result.pvalue)
+    if math.isnan(p_value):  # nan values in the input: no evidence
+        p_value = 1.0
     return RankTest(u, p_value, p_value <= alpha, u / (len(c) * len(b)))
 
 
