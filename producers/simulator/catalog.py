@@ -17,6 +17,7 @@ from producers.simulator.scenario import (
     ModelProfile,
     ModelSwitch,
     PromptProfile,
+    PromptSource,
     PromptVersionSwitch,
     Scenario,
     ServiceProfile,
@@ -196,10 +197,14 @@ DEMO_INCIDENTS: Final[tuple[Incident, ...]] = (
 )
 
 
-def demo_scenario() -> Scenario:
+def demo_scenario(prompts: PromptSource | None = None) -> Scenario:
     """The default fleet plus the demo incidents: prompt v8 on support-bot (latency SLO fast burn and
-    a budget breach), a 429 storm, a deprecated model, and an outage."""
-    base = default_scenario()
+    a budget breach), a 429 storm, a deprecated model, and an outage.
+
+    With ``prompts`` (a registry), support-bot's version comes from it per user instead of the
+    scripted switch: prompt v8 then reaches only the users of its canary share, until rolled back.
+    """
+    base = default_scenario(incident_start=None if prompts is not None else DEFAULT_INCIDENT_START)
     return Scenario(
         models=(*base.models, DEPRECATED_MODEL),
         services=base.services,
@@ -208,4 +213,5 @@ def demo_scenario() -> Scenario:
         users=base.users,
         failures=base.failures,
         incidents=(*base.incidents, *DEMO_INCIDENTS),
+        prompts=prompts,
     )

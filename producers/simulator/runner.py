@@ -155,6 +155,8 @@ def run_simulation(
     # while an injected ``now`` keeps a run reproducible.
     simulator = Simulator(seed, scenario, id_seed=f"{seed}:{now().isoformat()}")
     incidents = simulator.scenario.incidents
+    prompts = simulator.scenario.prompts
+    weak_versions = frozenset() if prompts is None else prompts.weak_versions
     bucket = _TokenBucket(rate, clock, sleep) if 0.0 < rate < math.inf else None
     by_service: Counter[str] = Counter()
     by_model: Counter[str] = Counter()
@@ -178,7 +180,7 @@ def run_simulation(
                     starts[incident.name] = ts
         event = pending.pop()
         if maker is not None:
-            event = _with_text(event, maker, planted, pii_values)
+            event = _with_text(event, maker, planted, pii_values, weak_versions)
         by_service[event.service] += 1
         if event.request_model is not None:
             by_model[event.request_model] += 1
@@ -213,6 +215,7 @@ def _with_text(
     maker: TextMaker,
     planted: Counter[tuple[str, str]],
     pii_values: set[str],
+    weak_versions: frozenset[str] = frozenset(),
 ) -> LlmCallEvent:
     """The event with a prompt and output (LLM spans) or a query and passages (retrieval spans)."""
     if event.span_kind not in (SpanKind.LLM, SpanKind.RETRIEVAL) or not maker.carries_text():
@@ -220,7 +223,7 @@ def _with_text(
     truth = TextTruth()
     if event.span_kind == SpanKind.LLM:
         # The prompt-v8 incident also lowers answer quality: what the judge should see drop.
-        weak = event.prompt_version == INCIDENT_NEW_VERSION
+        weak = event.prompt_version == INCIDENT_NEW_VERSION or event.prompt_version in weak_versions
         update = {"input_text": maker.prompt(truth), "output_text": maker.completion(weak)}
     else:
         update = {"input_text": maker.query(), "output_text": maker.passage(truth)}

@@ -183,12 +183,35 @@ class CallPlan:
     failures: FailureRates
     latency_factor: float = 1.0
     output_tokens_factor: float = 1.0
+    variant: str | None = None  # set by a prompt source: the arm the registry chose for the user
+    prompt_name: str | None = None  # set by a prompt source: the registry's prompt name
 
 
 class Effect(Protocol):
     """One change an active incident makes to a trace's plan."""
 
     def apply(self, plan: CallPlan) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPrompt:
+    """The version a prompt registry serves one user, and what that version does to the calls."""
+
+    name: str
+    version: str
+    variant: str
+    effects: tuple[Effect, ...] = ()
+
+
+class PromptSource(Protocol):
+    """Where a service's prompt version comes from per user (the demo: ``watch.prompts.get``)."""
+
+    @property
+    def weak_versions(self) -> frozenset[str]:
+        """Versions whose answers are weak (what the judge should score low)."""
+        ...
+
+    def resolve(self, service: str, user_id: str) -> ResolvedPrompt | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +291,8 @@ class Scenario:
     zipf_exponent: float = 0.9  # top user ~7% of traffic over 5,000 users
     failures: FailureRates = field(default_factory=FailureRates)
     incidents: tuple[Incident, ...] = ()
+    # Per-user prompt versions from a registry; None: every service uses its profile's version.
+    prompts: PromptSource | None = None
 
     def __post_init__(self) -> None:
         _require_positive("users", self.users)

@@ -174,9 +174,9 @@ class SpanFactory:
         """One chat call; a tool step ends with a tool call and writes few output tokens."""
         rng, plan, model, service = self._rng, ctx.plan, ctx.model, ctx.service
         fields = self._model_fields(ctx, model, SpanKind.LLM)
-        fields["prompt_name"] = service.prompt.name
+        fields["prompt_name"] = plan.prompt_name or service.prompt.name
         fields["prompt_version"] = plan.prompt_version
-        fields["variant"] = ctx.variant.name
+        fields["variant"] = plan.variant or ctx.variant.name
         fields["temperature"] = service.temperature
         fields["max_tokens"] = service.max_tokens
         stream = rng.random() < service.stream_share

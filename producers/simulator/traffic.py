@@ -166,6 +166,13 @@ class Simulator:
                 f"an incident switched {service.name!r} to unknown model {plan.model!r}"
             )
         user_id = self._user_ids[rank]
+        if sc.prompts is not None:
+            resolved = sc.prompts.resolve(service.name, user_id)
+            if resolved is not None:
+                for effect in resolved.effects:
+                    effect.apply(plan)
+                plan.prompt_name = resolved.name
+                plan.prompt_version, plan.variant = resolved.version, resolved.variant
         variants = service.prompt.variants
         base = {
             "service": service.name,
