@@ -9,7 +9,9 @@ are not needed for a rank test at that precision). So one analysed canary costs 
 What counts (one call row of the ``calls`` topic, ``streams.ingest.records.CALL_FIELDS``):
 - ``latency_p95_ms``: ``duration_ms`` of successful calls; ``ttft_p95_ms``: their time to first token;
 - ``error_rate``: status ``error``; ``rate_limit_rate``: HTTP 429;
-- ``cost_per_request_usd`` and ``output_tokens``: when known (unpriced calls are not counted as 0);
+- ``cost_per_request_usd`` and ``output_tokens``: when known (unpriced calls are not counted as 0),
+  overall and per request model (:data:`STRATIFIED`): the verdict compares them model by model, so a
+  canary that happened to get more traffic on a pricier model is not blamed for it;
 - ``guardrail_hit_rate``: flagged texts out of analysed texts, from the guardrail rollups;
 - ``score:<name>``: judge, metric and human scores of that name.
 Nothing here does I/O.
@@ -25,11 +27,13 @@ from typing import Any, Final
 from streams.prompts.policy import SCORE_PREFIX
 from streams.prompts.sequential import Moments
 
-__all__ = ["MAX_RANK_SAMPLES", "ArmMetrics"]
+__all__ = ["MAX_RANK_SAMPLES", "STRATIFIED", "ArmMetrics"]
 
 MAX_RANK_SAMPLES: Final = 65_536
 RATE_LIMITED: Final = 429
 ERROR_STATUS: Final = "error"
+# Metrics that depend on the model as much as on the prompt: also kept per request model.
+STRATIFIED: Final = frozenset({"cost_per_request_usd", "output_tokens"})
 
 
 def _number(value: Any) -> float | None:
@@ -46,6 +50,8 @@ class ArmMetrics:
     calls: int = 0
     moments: dict[str, Moments] = field(default_factory=dict)
     samples: dict[str, array[float]] = field(default_factory=dict)
+    # metric -> request model -> moments, for the STRATIFIED metrics
+    strata: dict[str, dict[str, Moments]] = field(default_factory=dict)
 
     def _moments(self, metric: str) -> Moments:
         found = self.moments.get(metric)
@@ -72,12 +78,15 @@ class ArmMetrics:
             ttft = _number(row.get("time_to_first_token_ms"))
             if ttft is not None:
                 self._sample("ttft_p95_ms", ttft)
-        cost = _number(row.get("cost_usd"))
-        if cost is not None:
-            self._moments("cost_per_request_usd").add(cost)
-        tokens = _number(row.get("output_tokens"))
-        if tokens is not None:
-            self._moments("output_tokens").add(tokens)
+        model = str(row.get("request_model") or "")
+        for metric, value in (
+            ("cost_per_request_usd", _number(row.get("cost_usd"))),
+            ("output_tokens", _number(row.get("output_tokens"))),
+        ):
+            if value is not None:
+                self._moments(metric).add(value)
+                by_model = self.strata.setdefault(metric, {})
+                by_model.setdefault(model, Moments()).add(value)
 
     def add_guardrails(self, texts: int, flagged: int) -> None:
         """Analysed and flagged texts (one guardrail rollup row): a 0/1 outcome per text."""

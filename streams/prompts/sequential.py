@@ -44,6 +44,7 @@ __all__ = [
     "SequentialTest",
     "mann_whitney_look",
     "msprt_difference",
+    "msprt_estimate",
     "quantile_band",
     "running_min",
 ]
@@ -117,13 +118,29 @@ def msprt_difference(
     canary: Moments, baseline: Moments, *, alpha: float, tau: float, binary: bool = False
 ) -> SequentialTest:
     """The mSPRT of canary mean - baseline mean at this look; see the module docstring."""
+    difference = canary.mean - baseline.mean  # nan while an arm is empty
+    if canary.n < 2 or baseline.n < 2:
+        _check_args(alpha, tau)
+        return SequentialTest(difference, -math.inf, math.inf, 1.0, False)
+    v = _arm_variance(canary, binary) / canary.n + _arm_variance(baseline, binary) / baseline.n
+    return msprt_estimate(difference, v, alpha=alpha, tau=tau)
+
+
+def _check_args(alpha: float, tau: float) -> None:
     _check_alpha(alpha)
     if not tau > 0 or not math.isfinite(tau):
         raise ValueError(f"tau must be a positive finite number, got {tau!r}")
-    difference = canary.mean - baseline.mean  # nan while an arm is empty
-    if canary.n < 2 or baseline.n < 2:
+
+
+def msprt_estimate(
+    difference: float, variance: float, *, alpha: float, tau: float
+) -> SequentialTest:
+    """The mSPRT of any asymptotically normal estimate of a difference with plug-in ``variance``
+    (e.g. a post-stratified one, ``streams.prompts.verdict``); same guarantee."""
+    _check_args(alpha, tau)
+    if not math.isfinite(difference) or not math.isfinite(variance):
         return SequentialTest(difference, -math.inf, math.inf, 1.0, False)
-    v = _arm_variance(canary, binary) / canary.n + _arm_variance(baseline, binary) / baseline.n
+    v = variance
     if v <= 0.0:
         p_value = 0.0 if difference > 0 else 1.0
         return SequentialTest(difference, difference, difference, p_value, p_value <= alpha)

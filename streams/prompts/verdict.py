@@ -8,6 +8,9 @@ Per metric (tolerance ``t`` from the policy; the canary may be worse by up to ``
 - ``rate`` / ``mean``: the mixture SPRT of ``canary - baseline - t`` (``t`` absolute for rates, relative
   to the baseline's mean for amounts and scores), at ``alpha_metric``; the caller keeps the running
   minimum of its p-value over looks (``MetricMemory``), so it fails once that minimum reaches the level.
+- cost per request and output tokens are compared model by model (post-stratified at the canary's
+  model mix: ``sum_m w_m (canary_m - baseline_m)``, ``w_m`` the canary's share of model ``m``), so a
+  canary is judged on its prompt, not on the traffic mix it happened to get;
 - marginal: the observed degradation exceeds ``t``, not yet significantly; waiting: fewer than the
   metric's ``min_samples`` observations in an arm.
 
@@ -25,12 +28,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streams.prompts.arms import ArmMetrics
+from streams.prompts.arms import STRATIFIED, ArmMetrics
 from streams.prompts.policy import LabelPolicy, MetricKind, MetricRule
 from streams.prompts.sequential import (
     Moments,
     mann_whitney_look,
     msprt_difference,
+    msprt_estimate,
     quantile_band,
     running_min,
 )
@@ -141,6 +145,10 @@ def _mean_metric(
     alpha: float,
     memory: MetricMemory,
 ) -> MetricResult:
+    if rule.name in STRATIFIED and rule.higher_is_worse:
+        estimate = _stratified(rule, canary, baseline)
+        if estimate is not None:
+            return _stratified_metric(rule, estimate, alpha, memory)
     c, b = canary.moments_of(rule.name), baseline.moments_of(rule.name)
     if min(c.n, b.n) < rule.min_samples:
         return _waiting(rule, c.n, b.n, c.mean, b.mean)
@@ -170,6 +178,57 @@ def _mean_metric(
     else:
         outcome = Outcome.PASS
     return MetricResult(rule.name, c.n, b.n, c.mean, b.mean, low, high, p_value, outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Estimate:
+    difference: float
+    variance: float
+    canary_value: float
+    baseline_value: float  # at the canary's model mix
+    canary_n: int
+    baseline_n: int
+
+
+def _stratified(rule: MetricRule, canary: ArmMetrics, baseline: ArmMetrics) -> _Estimate | None:
+    """The post-stratified difference over the models both arms have at least two values of."""
+    c_strata = canary.strata.get(rule.name, {})
+    b_strata = baseline.strata.get(rule.name, {})
+    common = [m for m, c in c_strata.items() if c.n >= 2 and b_strata.get(m, Moments()).n >= 2]
+    total = sum(c_strata[m].n for m in common)
+    if total < rule.min_samples:
+        return None
+    difference = variance = c_mix = b_mix = 0.0
+    for model in common:
+        c, b = c_strata[model], b_strata[model]
+        weight = c.n / total
+        difference += weight * (c.mean - b.mean)
+        variance += weight**2 * (c.variance / c.n + b.variance / b.n)
+        c_mix += weight * c.mean
+        b_mix += weight * b.mean
+    baseline_n = sum(b_strata[m].n for m in common)
+    return _Estimate(difference, variance, c_mix, b_mix, total, baseline_n)
+
+
+def _stratified_metric(
+    rule: MetricRule, estimate: _Estimate, alpha: float, memory: MetricMemory
+) -> MetricResult:
+    tolerance = rule.max_increase * abs(estimate.baseline_value)
+    floor = MIN_TAU_SHARE * max(abs(estimate.baseline_value), 1e-12)
+    tau = max(tolerance, floor)
+    test = msprt_estimate(estimate.difference - tolerance, estimate.variance, alpha=alpha, tau=tau)
+    p_value = memory.update(rule.name, test.p_value)
+    interval = msprt_estimate(estimate.difference, estimate.variance, alpha=alpha, tau=tau)
+    if p_value <= alpha:
+        outcome = Outcome.FAIL
+    elif estimate.difference > tolerance:
+        outcome = Outcome.MARGINAL
+    else:
+        outcome = Outcome.PASS
+    return MetricResult(
+        rule.name, estimate.canary_n, estimate.baseline_n, estimate.canary_value,
+        estimate.baseline_value, interval.low, interval.high, p_value, outcome,
+    )  # fmt: skip
 
 
 def judge_look(

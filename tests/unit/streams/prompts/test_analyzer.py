@@ -146,3 +146,43 @@ def test_a_verdict_record_becomes_one_verdict_row_and_a_row_per_metric(now_ms, s
     # Scores never arrived: waiting, with an unbounded (NULL) interval.
     assert metrics["score:relevance"]["verdict"] == "waiting"
     assert metrics["score:relevance"]["diff_low"] is None
+
+
+def _mix_rows(version: str, n: int, start: int, pricey_share: float, factor: float, seed: int):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        pricey = rng.random() < pricey_share
+        price = 0.004 if pricey else 0.0004
+        yield {
+            "prompt_name": NAME,
+            "prompt_version": version,
+            "request_model": "big" if pricey else "small",
+            "start_time": start + i,
+            "duration_ms": float(rng.lognormal(np.log(800), 0.5)),
+            "status": "ok",
+            "cost_usd": float(rng.lognormal(np.log(price), 0.3) * factor),
+        }
+
+
+@pytest.mark.parametrize(
+    ("canary_pricey_share", "factor", "expected"),
+    [
+        (
+            0.6,
+            1.0,
+            {Outcome.PASS, Outcome.MARGINAL},
+        ),  # same prices, pricier mix: not the prompt's fault
+        (0.3, 2.0, {Outcome.FAIL}),  # twice the cost on every model
+    ],
+)
+def test_cost_is_compared_model_by_model(now_ms, canary_pricey_share, factor, expected) -> None:
+    policy = load_policy(DEFAULT_POLICY_FILE)
+    analyzer, v7, v8 = _analyzer(policy, now_ms)
+    for row in _mix_rows(v7, 2_000, now_ms + 20, 0.3, 1.0, seed=8):
+        analyzer.add_call(row)
+    for row in _mix_rows(v8, 200, now_ms + 20, canary_pricey_share, factor, seed=9):
+        analyzer.add_call(row)
+    (decision,) = analyzer.due()
+    cost = next(m for m in decision.verdict.result.metrics if m.metric == "cost_per_request_usd")
+    assert cost.outcome in expected, cost
+    assert cost.canary_n == 200
