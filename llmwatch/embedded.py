@@ -34,6 +34,14 @@ from llmwatch.demo_guardrails import (
     start_analyzer,
     wait_for_guardrails,
 )
+from llmwatch.demo_prompts import (
+    CanarySummary,
+    RegistryPrompts,
+    read_canary,
+    seed_registry,
+    start_canary,
+    wait_for_canary,
+)
 from llmwatch.demo_quality import (
     DEMO_SAMPLING_FILE,
     EvalGate,
@@ -59,7 +67,7 @@ WORKER_STOP_GRACE_S: Final = 10.0
 # The demo's worker evaluates alerts and publishes snapshots often, so a short run shows them.
 DEMO_ALERT_INTERVAL_S: Final = 2.0
 DEMO_SNAPSHOT_INTERVAL_S: Final = 4.0
-DEMO_SNAPSHOTS: Final = ("overview", "slos", "safety", "quality")
+DEMO_SNAPSHOTS: Final = ("overview", "slos", "safety", "quality", "prompts")
 # Package data (not a user file in config/): found from the installed package, whatever the cwd.
 DEMO_SLO_FILE: Final = Path(__file__).resolve().parent / "data" / "slos.demo.yaml"
 
@@ -81,6 +89,8 @@ class DemoOptions:
     client_calls: int = 200
     # Judge the sampled answers on a local fake judge and gate the golden set with `eval run`.
     quality: bool = True
+    # Give support-bot's prompt v8 10% of production as a canary; the canary analysis rolls it back.
+    canary: bool = True
 
 
 @dataclass(slots=True)
@@ -111,6 +121,7 @@ class DemoSummary:
     quality: list[QualityRow] = field(default_factory=list)
     quality_drained: bool = False
     eval_gate: EvalGate | None = None
+    canary: CanarySummary | None = None
     elapsed_s: float = 0.0
     drained: bool = False
     dsn: str = ""
@@ -213,6 +224,10 @@ def _drive_traffic(
         text_capture=options.text_capture or settings.text_capture,
         queue_max_bytes=settings.sdk_queue_max_bytes,
     )
+    prompts = None
+    if summary.canary is not None:
+        publisher.prompts.wait_ready(10.0)
+        prompts = RegistryPrompts(publisher.prompts, summary.canary.v8)
     with _progress(console) as progress, _client_traffic(publisher, options) as via_clients:
         task = progress.add_task("simulating traffic", total=options.events)
         report = run_simulation(
@@ -220,12 +235,15 @@ def _drive_traffic(
             events=options.events,
             rate=options.rate,
             seed=options.seed,
-            scenario=demo_scenario(),
+            scenario=demo_scenario(prompts=prompts),
             on_progress=lambda n: progress.update(task, completed=n),
             texts=None if options.text_capture is None else TextMix(share=options.text_share),
             via_clients=via_clients,
             client_calls=0 if via_clients is None else options.client_calls,
         )
+    if prompts is not None and summary.canary is not None:
+        summary.canary.served = dict(prompts.served)
+        summary.canary.last_served_ms = dict(prompts.last_served_ms)
     if via_clients is not None:
         summary.client_calls = dict(report.client_calls_by_provider)
     summary.planted = dict(report.planted)
@@ -409,6 +427,14 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         )
         console.print(f"text analysis: pid {analyzer.pid}, log {settings.log_dir / 'analyze.log'}")
         judge = _start_judge(settings, options, console, stack)
+        canary = None
+        if options.canary:
+            canary = start_canary(settings)
+            summary.canary = CanarySummary(*seed_registry(settings))
+            console.print(
+                f"canary analysis: pid {canary.pid}, log {settings.log_dir / 'canary.log'}; "
+                f"support-bot v8 ({summary.canary.v8}) gets 10% of production"
+            )
         client = connect(settings.dsn)
         try:
             sink = build_sink(settings, client)
@@ -420,13 +446,18 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
                     _drain_guardrails(settings, options, console, summary)
                 if judge is not None:
                     _drain_scores(settings, options, console, summary)
+                if canary is not None:
+                    wait_for_canary(sink, options.drain_timeout_s)
                 # One more evaluation and snapshot round, stored before the sink stops.
                 console.print("collecting the last alerts and snapshots...")
                 time.sleep(DEMO_SNAPSHOT_INTERVAL_S + DEMO_ALERT_INTERVAL_S + 1.0)
             worker.stop(WORKER_STOP_GRACE_S)
             analyzer.stop(WORKER_STOP_GRACE_S)
-            if judge is not None:
-                judge.stop(WORKER_STOP_GRACE_S)
+            for process in (judge, canary):
+                if process is not None:
+                    process.stop(WORKER_STOP_GRACE_S)
+            if summary.canary is not None:
+                read_canary(client, settings.database, summary.canary)
             _read_summary(client, settings.database, started, summary)
             summary.quality = read_quality(
                 client, settings.database, int(started.timestamp() * 1000)
@@ -441,8 +472,9 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         finally:
             worker.stop(WORKER_STOP_GRACE_S)
             analyzer.stop(WORKER_STOP_GRACE_S)
-            if judge is not None:
-                judge.stop(WORKER_STOP_GRACE_S)
+            for process in (judge, canary):
+                if process is not None:
+                    process.stop(WORKER_STOP_GRACE_S)
             client.close()
             stack.close()
     if options.quality:

@@ -27,6 +27,7 @@ DASHBOARD_NAMES: Final = {
     "safety": "llmwatch-safety",
     "traces": "llmwatch-traces",
     "quality": "llmwatch-quality",
+    "prompts": "llmwatch-prompts",
 }
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhd]))?$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

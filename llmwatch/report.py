@@ -101,6 +101,8 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
             f" / {summary.eval_gate.candidate_code}"
         )
         console.print(f"llmwatch eval run: {verdict}")
+    if summary.canary is not None:
+        _print_canary(console, summary)
     alerts = Table(title="alerts that fired")
     for header in ("SLO / watch", "rule", "severity", "now", "max burn"):
         alerts.add_column(header, overflow="fold")
@@ -120,3 +122,50 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
             f"{summary.events_delivered - summary.bad_events_sent - summary.rows_stored:,} valid events "
             f"missing, drained={summary.drained}; see the logs in the data folder"
         )
+
+
+def _print_canary(console: Console, summary: DemoSummary) -> None:
+    canary = summary.canary
+    if canary is None:
+        return
+    looks = Table(title=f"prompt canary: support-bot v8 {canary.v8} (10%) against v7 {canary.v7}")
+    for header in (
+        "look",
+        "canary calls",
+        "baseline calls",
+        "verdict",
+        "score",
+        "failed",
+        "action",
+    ):
+        looks.add_column(header, overflow="fold")
+    for row in canary.looks:
+        colour = {"fail": "red", "pass": "green"}.get(row.verdict, "yellow")
+        looks.add_row(
+            str(row.look), f"{row.canary_calls:,}", f"{row.baseline_calls:,}",
+            f"[{colour}]{row.verdict}[/{colour}]", f"{row.score:.0f}",
+            ", ".join(row.failed_metrics) or "-", row.action,
+        )  # fmt: skip
+    console.print(looks if canary.looks else "[red]no canary verdict was stored[/red]")
+    for revision, action, by, reason in canary.moves:
+        console.print(f"  production r{revision}: {action} by {by}: {reason}")
+    served = canary.served.get(canary.v8, 0)
+    total = sum(canary.served.values())
+    if canary.rolled_back and canary.rolled_back_ms is not None:
+        last = canary.last_served_ms.get(canary.v8)
+        gap = None if last is None else (last - canary.rolled_back_ms) / 1000
+        after = (
+            ""
+            if gap is None
+            else (
+                f"; v8 last served {-gap:.1f} s before the rollback, none after"
+                if gap <= 0
+                else f"; v8 still served {gap:.1f} s after it (SDK refresh)"
+            )
+        )
+        console.print(
+            f"[green]rolled back automatically[/green]: v8 served {served:,} of {total:,} support-bot "
+            f"traces{after}"
+        )
+    else:
+        console.print(f"[red]not rolled back[/red]: v8 served {served:,} of {total:,} traces")

@@ -183,6 +183,7 @@ class CallPlan:
     failures: FailureRates
     latency_factor: float = 1.0
     output_tokens_factor: float = 1.0
+    input_tokens_factor: float = 1.0
     variant: str | None = None  # set by a prompt source: the arm the registry chose for the user
     prompt_name: str | None = None  # set by a prompt source: the registry's prompt name
 
@@ -201,6 +202,7 @@ class ResolvedPrompt:
     version: str
     variant: str
     effects: tuple[Effect, ...] = ()
+    model: str | None = None  # the model the version targets, when it is not the service's choice
 
 
 class PromptSource(Protocol):
@@ -216,20 +218,24 @@ class PromptSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PromptVersionSwitch:
-    """A new prompt version that is slower and wordier: latency and output tokens are multiplied."""
+    """A new prompt version that is slower and wordier: latency and output (and optionally input)
+    tokens are multiplied."""
 
     version: str
     latency_factor: float = 4.0
     output_tokens_factor: float = 2.5
+    input_tokens_factor: float = 1.0  # a longer template: more prompt tokens per call
 
     def __post_init__(self) -> None:
         _require_positive("latency_factor", self.latency_factor)
         _require_positive("output_tokens_factor", self.output_tokens_factor)
+        _require_positive("input_tokens_factor", self.input_tokens_factor)
 
     def apply(self, plan: CallPlan) -> None:
         plan.prompt_version = self.version
         plan.latency_factor *= self.latency_factor
         plan.output_tokens_factor *= self.output_tokens_factor
+        plan.input_tokens_factor *= self.input_tokens_factor
 
 
 @dataclass(frozen=True, slots=True)

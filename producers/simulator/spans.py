@@ -205,7 +205,8 @@ class SpanFactory:
     ) -> float:
         """Fills tokens, finish reason and headers of a successful call; returns its duration in ms."""
         rng, plan, model, service = self._rng, ctx.plan, ctx.model, ctx.service
-        input_tokens = max(16, int(lognormal(rng, service.input_tokens * input_scale, INPUT_SIGMA)))
+        median_in = service.input_tokens * input_scale * plan.input_tokens_factor
+        input_tokens = max(16, int(lognormal(rng, median_in, INPUT_SIGMA)))
         median_out = service.output_tokens * ctx.variant.output_tokens_factor
         median_out *= plan.output_tokens_factor * (TOOL_CALL_OUTPUT_SHARE if tool_step else 1.0)
         visible = max(1, int(lognormal(rng, median_out, OUTPUT_SIGMA)))

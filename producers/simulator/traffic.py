@@ -160,19 +160,20 @@ class Simulator:
             if incident.applies(service.name, progress):
                 for effect in incident.effects:
                     effect.apply(plan)
-        model = self._models.get(plan.model)
-        if model is None:
-            raise ValueError(
-                f"an incident switched {service.name!r} to unknown model {plan.model!r}"
-            )
         user_id = self._user_ids[rank]
         if sc.prompts is not None:
             resolved = sc.prompts.resolve(service.name, user_id)
             if resolved is not None:
                 for effect in resolved.effects:
                     effect.apply(plan)
+                plan.model = resolved.model or plan.model
                 plan.prompt_name = resolved.name
                 plan.prompt_version, plan.variant = resolved.version, resolved.variant
+        model = self._models.get(plan.model)
+        if model is None:
+            raise ValueError(
+                f"an incident or prompt switched {service.name!r} to unknown model {plan.model!r}"
+            )
         variants = service.prompt.variants
         base = {
             "service": service.name,
