@@ -45,11 +45,12 @@ GRAFANA_VALIDATOR: Final = jsonschema.Draft7Validator(_grafana_schema())
 CH_VALIDATOR: Final = jsonschema.Draft7Validator(CH_QUERY_SCHEMA)
 
 
-def test_the_seven_dashboards_are_built() -> None:
+def test_the_eight_dashboards_are_built() -> None:
     assert UIDS == [
         "llmwatch-cost",
         "llmwatch-overview",
         "llmwatch-pipeline",
+        "llmwatch-prompts",
         "llmwatch-quality",
         "llmwatch-safety",
         "llmwatch-slos",
