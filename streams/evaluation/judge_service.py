@@ -59,6 +59,7 @@ from pydantic import ValidationError
 from streams.clock import Clock, wall_clock_ms
 from streams.evaluation.items import JudgeRequest, Score, encode_scores
 from streams.evaluation.offsets import OffsetTracker
+from streams.heartbeat import touch_heartbeat
 from streams.ingest.records import DeadLetter
 from streams.kafka_settings import acked_producer_settings, group_consumer_settings
 from streams.text.consumer import NO_PAYLOAD
@@ -211,14 +212,7 @@ class JudgeService:
     # -- the loop ------------------------------------------------------------------------------
 
     def _beat(self) -> None:
-        path = self.config.heartbeat_path
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-        except OSError:
-            log.debug("cannot touch heartbeat file %s", path, exc_info=True)
+        touch_heartbeat(self.config.heartbeat_path)
 
     def run(self, stop: threading.Event) -> None:
         """Consume, score, publish and commit until ``stop`` is set."""

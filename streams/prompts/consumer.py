@@ -42,6 +42,7 @@ from producers.prompts.records import decode_registry_record
 from producers.wire import RecordError, split_record
 from streams.clock import Clock, wall_clock_ms
 from streams.evaluation.items import decode_scores
+from streams.heartbeat import touch_heartbeat
 from streams.kafka_settings import acked_producer_settings
 from streams.prompts.analyzer import CanaryAnalyzer, Decision
 from streams.prompts.policy import LabelPolicy
@@ -221,13 +222,7 @@ class CanaryConsumer:
                 return
 
     def _beat(self) -> None:
-        path = self.config.heartbeat_path
-        if path is None:
-            return
-        try:
-            path.touch()
-        except OSError:
-            log.debug("cannot touch heartbeat file %s", path, exc_info=True)
+        touch_heartbeat(self.config.heartbeat_path)
 
 
 def _collect_failures(failed: list[str]) -> Any:

@@ -49,6 +49,7 @@ from producers.texts import TextRecord
 from producers.wire import RecordError, split_record
 from streams.clock import Clock, wall_clock_ms
 from streams.evaluation.tap import EvaluationTap
+from streams.heartbeat import touch_heartbeat
 from streams.ingest.records import DeadLetter
 from streams.ingest.validate import SourcePosition
 from streams.kafka_settings import acked_producer_settings, group_consumer_settings
@@ -371,13 +372,7 @@ class TextConsumer:
         self._biting = biting
 
     def _beat(self) -> None:
-        path = self.config.heartbeat_path
-        if path is None:
-            return
-        try:
-            path.touch()
-        except OSError:
-            log.debug("cannot touch heartbeat file %s", path, exc_info=True)
+        touch_heartbeat(self.config.heartbeat_path)
 
 
 def _ident(output: Output) -> str:
