@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final
 
@@ -226,19 +227,14 @@ def label(
 ) -> None:
     """Point LABEL at VERSION, or with --weight give VERSION that share of LABEL (a canary)."""
     settings = _settings(bootstrap=bootstrap)
-    _logging(settings)
-    state = _state(settings)
-    try:
-        move = state.plan_label(
+
+    def plan(state: RegistryState) -> LabelMove:
+        return state.plan_label(
             name, version, label_name, weight=weight, moved_by=_user(settings, by),
             reason=reason, now_ms=_now_ms(),
         )  # fmt: skip
-    except ValueError as exc:
-        raise _usage(exc) from exc
-    _append(settings, move)
-    console.print(
-        f"[green]{name}@{label_name}[/green] revision {move.revision}: {_arms_text(state, name, move)}"
-    )
+
+    _move(settings, name, label_name, plan, "moved")
 
 
 @prompts_app.command("rollback")
@@ -251,17 +247,32 @@ def rollback(
 ) -> None:
     """Return a label to its state before its last move."""
     settings = _settings(bootstrap=bootstrap)
+
+    def plan(state: RegistryState) -> LabelMove:
+        return state.plan_rollback(
+            name, label_name, moved_by=_user(settings, by), reason=reason, now_ms=_now_ms()
+        )
+
+    _move(settings, name, label_name, plan, "rolled back")
+
+
+def _move(
+    settings: Settings,
+    name: str,
+    label_name: str,
+    plan: Callable[[RegistryState], LabelMove],
+    what: str,
+) -> None:
+    """Plan a label move against the registry's current state, append it and print the new state."""
     _logging(settings)
     state = _state(settings)
     try:
-        move = state.plan_rollback(
-            name, label_name, moved_by=_user(settings, by), reason=reason, now_ms=_now_ms()
-        )
+        move = plan(state)
     except ValueError as exc:
         raise _usage(exc) from exc
     _append(settings, move)
     console.print(
-        f"[green]{name}@{label_name} rolled back[/green], revision {move.revision}: "
+        f"[green]{name}@{label_name} {what}[/green], revision {move.revision}: "
         f"{_arms_text(state, name, move)}"
     )
 

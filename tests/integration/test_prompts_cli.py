@@ -58,7 +58,7 @@ def test_push_label_split_and_rollback(cli: Any) -> None:
     assert "You are a warm, empathetic support companion." in shown.flat  # the newest template
     diff = cli("prompts", "diff", "support-bot", "1", "2")
     assert diff.exit_code == 0
-    assert "-model: gpt-4o-mini" not in diff.output  # same model: not a change
+    assert "-model: gpt-4o-mini" in diff.output and "+model: gpt-4o\n" in diff.output
     assert "+You are a warm, empathetic support companion." in diff.output
 
     back = cli("prompts", "rollback", "support-bot", "-m", "too slow")
