@@ -107,7 +107,8 @@ FILE_HEADER: Final = (
     "# Generated from {source} by dashboards/alert_rules.py (write_rules): do not edit; a test fails\n"
     "# when this file is stale. Each rule fires when the burn rate over its long AND short windows\n"
     "# exceeds its factor, like streams/slo/burnrate.py, with the SQL of dashboards/slo_sql.py.\n"
-    "# The last group, quality, is dashboards/quality_alerts.py's rubric score drop rule.\n"
+    "# Then group quality, dashboards/quality_alerts.py's rubric score drop rule, and group prompts,\n"
+    "# dashboards/canary_alerts.py's failed prompt canary rule.\n"
 )
 
 
@@ -272,10 +273,14 @@ def _check_unique(groups: list[Json]) -> None:
 
 
 def build_rule_groups(
-    slo_file: SloFile, link: DashboardLink, quality_link: DashboardLink | None = None
+    slo_file: SloFile,
+    link: DashboardLink,
+    quality_link: DashboardLink | None = None,
+    canary_link: DashboardLink | None = None,
 ) -> list[Json]:
     """One rule group per SLO in Grafana's HTTP provisioning API shape (``AlertRuleGroup``), then
-    the ``quality`` group (``dashboards.quality_alerts``) when ``quality_link`` is given."""
+    the ``quality`` group (``dashboards.quality_alerts``) when ``quality_link`` is given and the
+    ``prompts`` group (``dashboards.canary_alerts``) when ``canary_link`` is given."""
     groups = []
     for slo in slo_file.slos:
         group = alerting.RuleGroup(slo.name).folder_uid(FOLDER).interval(GROUP_INTERVAL_S)
@@ -286,6 +291,10 @@ def build_rule_groups(
         from dashboards.quality_alerts import quality_rule_group  # late: it imports this module
 
         groups.append(quality_rule_group(quality_link))
+    if canary_link is not None:
+        from dashboards.canary_alerts import canary_rule_group  # late: it imports this module
+
+        groups.append(canary_rule_group(canary_link))
     _check_unique(groups)
     return groups
 
@@ -401,9 +410,12 @@ def render_rules(doc: Json, source: str) -> str:
 def write_rules(slo_path: Path = DEFAULT_SLO_PATH, out_path: Path = RULES_PATH) -> Path:
     """Generate the rules of the SLO file at ``slo_path`` into ``out_path`` (atomic replace)."""
     slo_path, out_path = Path(slo_path), Path(out_path)
-    from dashboards.quality_alerts import drop_panel_link  # late: it imports this module
+    from dashboards.canary_alerts import verdict_panel_link  # late: they import this module
+    from dashboards.quality_alerts import drop_panel_link
 
-    groups = build_rule_groups(load_slo_file(slo_path), slo_dashboard_link(), drop_panel_link())
+    groups = build_rule_groups(
+        load_slo_file(slo_path), slo_dashboard_link(), drop_panel_link(), verdict_panel_link()
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     resolved = slo_path.resolve()
     source = str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else resolved.name

@@ -23,6 +23,7 @@ import yaml
 from clickhouse_connect.driver.client import Client
 
 from dashboards.alert_rules import DEFAULT_SLO_PATH, EXPR_UID, RULES_PATH
+from dashboards.canary_alerts import GROUP as CANARY_GROUP
 from dashboards.quality_alerts import GROUP as QUALITY_GROUP
 from producers.simulator import Simulator, demo_scenario
 from producers.wire import encode_batch
@@ -50,7 +51,7 @@ SLO_FILE: Final = load_slo_file(DEFAULT_SLO_PATH)
 RULES: Final[list[Json]] = [
     rule
     for group in yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))["groups"]
-    if group["name"] != QUALITY_GROUP
+    if group["name"] not in (QUALITY_GROUP, CANARY_GROUP)
     for rule in group["rules"]
 ]
 

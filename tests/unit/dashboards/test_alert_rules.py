@@ -27,6 +27,8 @@ from dashboards.alert_rules import (
     to_provisioning,
 )
 from dashboards.build import GENERATED_DIR
+from dashboards.canary_alerts import GROUP as CANARY_GROUP
+from dashboards.canary_alerts import verdict_panel_link
 from dashboards.lint import provisioned_datasources
 from dashboards.quality_alerts import GROUP as QUALITY_GROUP
 from dashboards.quality_alerts import drop_panel_link
@@ -37,13 +39,13 @@ Json = dict[str, Any]
 SLO_FILE: Final = load_slo_file(DEFAULT_SLO_PATH)
 SLOS: Final = {slo.name: slo for slo in SLO_FILE.slos}
 DOC: Final[Json] = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
-# Every rule in the file (the generic checks), and the SLO burn-rate rules (the quality group's rule
-# is checked in test_quality_alerts.py).
+# Every rule in the file (the generic checks), and the SLO burn-rate rules (the quality and prompts
+# groups' rules are checked in test_quality_alerts.py and test_canary_alerts.py).
 ALL_RULES: Final[list[tuple[Json, Json]]] = [
     (group, rule) for group in DOC["groups"] for rule in group["rules"]
 ]
 RULES: Final[list[tuple[Json, Json]]] = [
-    (group, rule) for group, rule in ALL_RULES if group["name"] != QUALITY_GROUP
+    (group, rule) for group, rule in ALL_RULES if group["name"] not in (QUALITY_GROUP, CANARY_GROUP)
 ]
 UID_RE: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 MATH_VAR_RE: Final = re.compile(r"\$\{([^}]+)\}|\$([A-Za-z_]\w*)")
@@ -81,7 +83,7 @@ def test_every_slo_rule_has_exactly_one_alert_rule() -> None:
     found = sorted((rule["labels"]["slo"], rule["labels"]["rule"]) for _, rule in RULES)
     assert found == expected
     groups = [group["name"] for group in DOC["groups"]]
-    assert groups == [slo.name for slo in SLO_FILE.slos] + [QUALITY_GROUP]
+    assert groups == [slo.name for slo in SLO_FILE.slos] + [QUALITY_GROUP, CANARY_GROUP]
 
 
 def test_rule_uids_and_titles_are_unique() -> None:
@@ -92,7 +94,9 @@ def test_rule_uids_and_titles_are_unique() -> None:
 
 def test_the_file_converts_back_to_the_api_shape() -> None:
     link = alert_rules.slo_dashboard_link()
-    assert from_provisioning(DOC) == build_rule_groups(SLO_FILE, link, drop_panel_link())
+    assert from_provisioning(DOC) == build_rule_groups(
+        SLO_FILE, link, drop_panel_link(), verdict_panel_link()
+    )
 
 
 @pytest.mark.parametrize("item", RULES, ids=_ids)
