@@ -17,6 +17,7 @@ BENCHMARKS: Final = (
     "bench.bench_memory",
     "bench.bench_worker",
     "bench.bench_freshness",
+    "bench.bench_prompts",
 )
 
 
