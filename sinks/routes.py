@@ -25,6 +25,8 @@ from streams.analytics.rollups import (
     USER_COST_TABLE,
     decode_rollups,
 )
+from streams.drift.monitor import DRIFT_FIELDS
+from streams.drift.records import decode_drift
 from streams.evaluation.items import SCORE_FIELDS, decode_scores
 from streams.ingest.records import DeadLetter, decode_dead_letter
 from streams.periodic import (
@@ -52,6 +54,7 @@ from streams.slo.alerts import (
 from streams.storage import (
     CANARY_METRICS_TABLE,
     CANARY_VERDICTS_TABLE,
+    DRIFT_TABLE,
     GUARDRAIL_FINDINGS_TABLE,
     GUARDRAIL_ROLLUP_TABLE,
     PROMPT_LABELS_TABLE,
@@ -169,7 +172,7 @@ def dead_letter_row(
 def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
     """The sink's routes: normalized calls, dead letters, the worker's rollups, alerts and metrics,
     the text-analysis consumer's guardrail rows, the evaluation path's scores, the prompt registry's
-    versions and label moves, and the canary analysis's verdicts."""
+    versions and label moves, the canary analysis's verdicts, and the drift monitor's results."""
     return {
         layout.calls: Route(CALLS_TABLE, decode_call_rows, CALL_COLUMNS),
         layout.dlq: Route(DLQ_TABLE, decode_dead_letter_rows, DLQ_COLUMNS),
@@ -208,4 +211,5 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
                 CANARY_METRICS_TABLE: CANARY_METRIC_FIELDS,
             },
         ),
+        layout.drift: Route(DRIFT_TABLE, decode_drift, DRIFT_FIELDS),
     }

@@ -25,6 +25,8 @@ __all__ = [
     "DEFAULT_DATABASE",
     "DLQ_TABLE",
     "DLQ_TTL_DAYS",
+    "DRIFT_TABLE",
+    "DRIFT_TTL_DAYS",
     "EVAL_RESULTS_TABLE",
     "EVAL_RUNS_TABLE",
     "GUARDRAIL_FINDINGS_TABLE",
@@ -72,6 +74,8 @@ PROMPTS_TABLE: Final = "llm_prompts"
 PROMPT_LABELS_TABLE: Final = "llm_prompt_labels"
 CANARY_VERDICTS_TABLE: Final = "llm_canary_verdicts"
 CANARY_METRICS_TABLE: Final = "llm_canary_metrics"
+# Drift results (streams.drift; migration 0012).
+DRIFT_TABLE: Final = "llm_drift"
 
 DAY_MS: Final = 86_400_000
 # Stored (redacted) prompt and output texts (llm_texts), counted from start_time.
@@ -84,5 +88,7 @@ GUARDRAIL_TTL_DAYS: Final = 90
 CALLS_TTL_DAYS: Final = 90
 # Canary verdicts and their metrics, counted from evaluated_at (kept for post-mortems).
 CANARY_TTL_DAYS: Final = 400
+# Drift results, counted from window_start.
+DRIFT_TTL_DAYS: Final = 400
 # Dead letters in llm_dlq, counted from failed_at.
 DLQ_TTL_DAYS: Final = 30

@@ -89,6 +89,8 @@ class TopicLayout:
       so it keeps every move (the audit trail). Read by the SDK, the CLI, the canary analysis, the sink.
     - ``canary``: the canary analysis's verdicts and their metrics (``streams.prompts.records``). Read
       by the sink.
+    - ``drift``: the drift monitor's results, one record per closed window (``streams.drift.records``).
+      Read by the sink.
     """
 
     prefix: str = DEFAULT_PREFIX
@@ -160,6 +162,10 @@ class TopicLayout:
     def canary(self) -> str:
         return f"{self.prefix}.canary"
 
+    @property
+    def drift(self) -> str:
+        return f"{self.prefix}.drift"
+
     def specs(self) -> list[TopicSpec]:
         retention = self.retention_hours * _MS_PER_HOUR
         # The DLQ keeps records 7x longer: someone has to look at them.
@@ -184,4 +190,5 @@ class TopicLayout:
                 self.prompts, 1, retention, cleanup_policy="compact", segment_ms=STATE_SEGMENT_MS
             ),
             TopicSpec(self.canary, 1, retention * 7),
+            TopicSpec(self.drift, 1, retention * 7),
         ]

@@ -25,6 +25,7 @@ from streams.analytics.rollups import (
     RecordRollups,
     encode_rollups,
 )
+from streams.drift.monitor import DRIFT_FIELDS
 from streams.evaluation.items import SCORE_FIELDS
 from streams.periodic import (
     PIPELINE_METRIC_FIELDS,
@@ -32,10 +33,21 @@ from streams.periodic import (
     TOP_USERS_FIELDS,
     TOP_USERS_TABLE,
 )
+from streams.prompts.records import (
+    CANARY_METRIC_FIELDS,
+    CANARY_VERDICT_FIELDS,
+    PROMPT_FIELDS,
+    PROMPT_LABEL_FIELDS,
+)
 from streams.slo.alerts import ALERT_FIELDS, ALERTS_TABLE, SLO_STATUS_FIELDS, SLO_STATUS_TABLE
 from streams.storage import (
+    CANARY_METRICS_TABLE,
+    CANARY_VERDICTS_TABLE,
+    DRIFT_TABLE,
     GUARDRAIL_FINDINGS_TABLE,
     GUARDRAIL_ROLLUP_TABLE,
+    PROMPT_LABELS_TABLE,
+    PROMPTS_TABLE,
     SCORES_TABLE,
     TEXTS_TABLE,
 )
@@ -66,6 +78,12 @@ def test_default_routes_map_calls_dlq_and_rollup_topics() -> None:
             TEXTS_TABLE: TEXT_FIELDS,
         },
         "p.scores": {SCORES_TABLE: SCORE_FIELDS},
+        "p.prompts": {PROMPTS_TABLE: PROMPT_FIELDS, PROMPT_LABELS_TABLE: PROMPT_LABEL_FIELDS},
+        "p.canary": {
+            CANARY_VERDICTS_TABLE: CANARY_VERDICT_FIELDS,
+            CANARY_METRICS_TABLE: CANARY_METRIC_FIELDS,
+        },
+        "p.drift": {DRIFT_TABLE: DRIFT_FIELDS},
     }
 
 

@@ -20,7 +20,13 @@ def test_layout_names_and_specs() -> None:
         "acme.guardrails",
         "acme.judge-requests",
         "acme.scores",
+        "acme.prompts",
+        "acme.canary",
+        "acme.drift",
     ]
+    prompts = next(s for s in layout.specs() if s.name == layout.prompts)
+    # The registry: one partition (one order of label moves), compacted with a key per move.
+    assert (prompts.partitions, prompts.cleanup_policy) == (1, "compact")
     texts = next(s for s in layout.specs() if s.name == layout.texts)
     assert texts.retention_ms == 24 * 3_600_000  # the text retention, not the events'
     short = {
