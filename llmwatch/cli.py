@@ -125,6 +125,16 @@ def sink(bootstrap: BootstrapOpt = None, dsn: DsnOpt = None, data_dir: DataDirOp
 
 
 @app.command()
+def drift(bootstrap: BootstrapOpt = None) -> None:
+    """Run the drift monitor: the call's shape per scope against a trailing reference."""
+    from llmwatch.processes import run_drift
+
+    settings = _settings(bootstrap=bootstrap)
+    _logging(settings)
+    raise typer.Exit(run_drift(settings))
+
+
+@app.command()
 def analyze(bootstrap: BootstrapOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run the text-analysis consumer: guardrails on captured texts, in its own consumer group."""
     from llmwatch.processes import run_analyzer
@@ -210,16 +220,17 @@ def migrate(dsn: DsnOpt = None, data_dir: DataDirOpt = None) -> None:
 
 @app.command()
 def healthcheck(
-    process: Annotated[str, typer.Argument(help="worker, sink, analyze or judge")],
+    process: Annotated[str, typer.Argument(help="worker, sink, analyze, judge, canary or drift")],
     max_age_s: Annotated[float, typer.Option(help="Oldest acceptable heartbeat.")] = 30.0,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Exit 0 if the process's heartbeat is fresh (for container healthchecks)."""
     from llmwatch.processes import heartbeat_age_s
 
-    if process not in {"worker", "sink", "analyze", "judge"}:
+    if process not in {"worker", "sink", "analyze", "judge", "canary", "drift"}:
         err_console.print(
-            f"unknown process {process!r}; expected 'worker', 'sink', 'analyze' or 'judge'"
+            f"unknown process {process!r}; expected 'worker', 'sink', 'analyze', 'judge', "
+            "'canary' or 'drift'"
         )
         raise typer.Exit(2)
     settings = _settings(data_dir=data_dir)

@@ -311,3 +311,31 @@ def run_canary(settings: Settings) -> int:
     )  # fmt: skip
     CanaryConsumer(config).run(stop_event_on_signals())
     return 0
+
+
+def run_drift(settings: Settings) -> int:
+    """Run the drift monitor (``streams.drift.consumer``) until SIGTERM/SIGINT."""
+    from streams.drift.consumer import DriftConsumer, DriftConsumerConfig
+    from streams.drift.monitor import DriftConfig
+
+    drift = DriftConfig(
+        window_ms=settings.drift_window_s * 1000,
+        reference_windows=settings.drift_reference_windows,
+        min_samples=settings.drift_min_samples,
+        fdr=settings.drift_fdr,
+        min_psi=settings.drift_min_psi,
+    )
+    ensure_topics(settings.bootstrap, settings.layout.specs())
+    config = DriftConsumerConfig(
+        bootstrap=settings.bootstrap,
+        layout=settings.layout,
+        drift=drift,
+        heartbeat_path=settings.heartbeat_path("drift"),
+    )
+    log.info(
+        "drift monitor: %d s windows, trailing reference of %d, min %d calls, FDR %.3g, PSI >= %.2f",
+        settings.drift_window_s, drift.reference_windows, drift.min_samples, drift.fdr,
+        drift.min_psi,
+    )  # fmt: skip
+    DriftConsumer(config).run(stop_event_on_signals())
+    return 0

@@ -205,6 +205,26 @@ class Settings(BaseSettings):
         description="YAML label policy of `llmwatch canary` (metrics, tolerances, looks, act); "
         "default: the bundled policy (streams/prompts/data/canary.yaml).",
     )
+    drift_window_s: int = Field(
+        default=600, ge=10, description="`llmwatch drift`: the length of one window (event time)."
+    )
+    drift_reference_windows: int = Field(
+        default=6, ge=1, description="`llmwatch drift`: closed windows in the trailing reference."
+    )
+    drift_min_samples: int = Field(
+        default=200,
+        ge=10,
+        description="`llmwatch drift`: calls per scope in both windows before a test.",
+    )
+    drift_fdr: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="`llmwatch drift`: Benjamini-Hochberg false discovery rate.",
+    )
+    drift_min_psi: float = Field(
+        default=0.1, ge=0, description="`llmwatch drift`: the PSI below which no shift is flagged."
+    )
     prompt_user: str | None = Field(
         default=None,
         description="Who `llmwatch prompts` records as moving a label; default: the login name.",

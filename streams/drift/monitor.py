@@ -1,8 +1,11 @@
 """Shape drift over event-time windows: calls in, one ``llm_drift`` row per tested feature out.
 
 Calls are grouped into tumbling windows of ``window_ms`` by their start time. A window closes once the
-newest call seen is ``grace_ms`` past its end (calls later than that are counted as ``late`` and
-dropped); it is then compared with its **reference**: the merge of the ``reference_windows`` windows
+watermark is ``grace_ms`` past its end (calls later than that are counted as ``late`` and dropped).
+The watermark is the oldest of the sources' (partitions') newest start times, leaving out sources
+that are idle (read to their end); so a partition read ahead of the others closes nothing early, and
+an idle one holds nothing back. A closed window is compared with its **reference**: the merge of the
+``reference_windows`` windows
 closed before it (a trailing reference: it follows slow seasonal change and flags what is new within the
 last hour), or a pinned baseline window when one is given (a frozen reference: everything is compared
 with a known-good period). The comparison and the multiple-testing control are ``streams.drift.shape``'s.
@@ -72,10 +75,22 @@ class ShapeDriftMonitor:
     pinned_span: tuple[int, int] = (0, 0)
     open: dict[int, ShapeWindow] = field(default_factory=dict)
     closed: deque[tuple[int, ShapeWindow]] = field(default_factory=deque)
-    newest_ms: int = 0
+    newest_ms: int = 0  # the watermark
+    newest_by_source: dict[int, int] = field(default_factory=dict)
+    idle_sources: set[int] = field(default_factory=set)
     late: int = 0
 
-    def add(self, row: Mapping[str, Any]) -> None:
+    def expect(self, source: int) -> None:
+        """A source (partition) that will deliver: nothing closes until it did or went idle."""
+        self.newest_by_source.setdefault(source, 0)
+
+    def idle(self, source: int) -> None:
+        """A source read to its end: it holds the watermark back no longer."""
+        self.idle_sources.add(source)
+        self._advance()
+
+    def add(self, row: Mapping[str, Any], source: int = 0) -> None:
+        """Add one call read from ``source`` (its partition)."""
         start = row.get("start_time")
         if not isinstance(start, int) or isinstance(start, bool):
             return
@@ -83,8 +98,15 @@ class ShapeDriftMonitor:
         if window + self.config.window_ms + self.config.grace_ms <= self.newest_ms:
             self.late += 1
             return
-        self.newest_ms = max(self.newest_ms, start)
+        self.idle_sources.discard(source)
+        self.newest_by_source[source] = max(self.newest_by_source.get(source, 0), start)
+        self._advance()
         self.open.setdefault(window, ShapeWindow()).add(row)
+
+    def _advance(self) -> None:
+        active = [t for s, t in self.newest_by_source.items() if s not in self.idle_sources]
+        candidate = min(active) if active else max(self.newest_by_source.values(), default=0)
+        self.newest_ms = max(self.newest_ms, candidate)
 
     def close_due(self, evaluated_at_ms: int) -> list[dict[str, Any]]:
         """Close every window past its grace; return the rows of their comparisons."""

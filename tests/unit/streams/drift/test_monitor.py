@@ -95,3 +95,24 @@ def test_a_replay_gives_the_same_rows(origin: int) -> None:
 def test_bad_config_names_the_value(field: str) -> None:
     with pytest.raises(ValueError, match=f"{field} must be >= 1, got 0"):
         DriftConfig(**{field: 0})
+
+
+def test_a_partition_read_ahead_closes_nothing_until_the_others_catch_up(origin: int) -> None:
+    rng = np.random.default_rng(6)
+    calls = [c for i in range(6) for c in _calls(rng, origin + i * WINDOW_MS, 300)]
+    monitor = ShapeDriftMonitor(CONFIG)
+    monitor.expect(0)
+    monitor.expect(1)
+    rows = []
+    for call in calls[0::2]:  # partition 0 first, all of it
+        monitor.add(call, 0)
+        rows += monitor.close_due(origin)
+    assert rows == [] and monitor.late == 0  # partition 1 has not delivered: nothing closed
+    for call in calls[1::2]:
+        monitor.add(call, 1)
+        rows += monitor.close_due(origin)
+    assert monitor.late == 0
+    assert {r["window_start"] for r in rows} == {origin + i * WINDOW_MS for i in (3, 4)}
+    monitor.idle(0)
+    monitor.idle(1)  # both read to their end: the watermark is the newest call seen
+    assert monitor.close_due(origin) == []  # window 5 is not past its grace yet
