@@ -124,8 +124,10 @@ def _analyze(bootstrap: str, layout: TopicLayout) -> TextConsumer:
     )
     config = AnalyzerConfig(bootstrap=bootstrap, layout=layout, group_id="analyze-q")
     consumer = TextConsumer(config, analyzer.analyze, evaluation=tap)
-    # All texts and the feedback record analysed: the tap has seen the thumbs-down.
-    return run_until(consumer, lambda c: c.counts["records"] >= 2 and tap.counts["human_scores"])
+    # Every call's text and the feedback record analysed (they may span several records and polls).
+    return run_until(
+        consumer, lambda c: tap.counts["judge_requests"] >= CALLS and tap.counts["human_scores"]
+    )
 
 
 def _analyze_metrics(bootstrap: str, layout: TopicLayout) -> dict[tuple[str, str], float]:
