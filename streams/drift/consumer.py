@@ -36,7 +36,8 @@ from streams.drift.monitor import DriftConfig, ShapeDriftMonitor
 from streams.drift.records import encode_drift
 from streams.heartbeat import touch_heartbeat
 from streams.kafka_settings import acked_producer_settings
-from streams.slo.alerts import AlertEvent, AlertState
+from streams.outputs import Output, send_until_acked
+from streams.slo.alerts import AlertEvent, point_alert
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
 __all__ = ["DriftConsumer", "DriftConsumerConfig", "drift_alert"]
@@ -44,7 +45,6 @@ __all__ = ["DriftConsumer", "DriftConsumerConfig", "drift_alert"]
 log = logging.getLogger(__name__)
 
 METADATA_TIMEOUT_S: Final = 10.0
-RETRY_PAUSE_S: Final = 1.0
 ALERT_RULE: Final = "drift"
 
 
@@ -63,32 +63,15 @@ class DriftConsumerConfig:
 def drift_alert(row: dict[str, Any]) -> AlertEvent:
     """The alert of one flagged drift row (one per scope, feature and window)."""
     scope = "/".join(str(row[k]) for k in ("service", "model", "span_kind") if row[k])
-    at = int(row["evaluated_at"])
-    return AlertEvent(
+    return point_alert(
         alert_id=f"drift/{scope}/{row['feature']}/{row['window_start']}",
         slo=f"drift:{scope}",
         rule=ALERT_RULE,
         severity="ticket",
-        state=AlertState.FIRING.value,
-        fired_at=at,
-        resolved_at=None,
-        evaluated_at=at,
-        sli_type=ALERT_RULE,
-        objective=None,
-        usd_per_hour=None,
+        at_ms=int(row["evaluated_at"]),
         factor=float(row["effect"]),
-        long_window="",
-        short_window="",
-        burn_rate_long=0.0,
-        burn_rate_short=0.0,
-        good_long=int(row["reference_n"]),
-        total_long=int(row["reference_n"]),
-        good_short=int(row["current_n"]),
-        total_short=int(row["current_n"]),
-        spent_usd_long=0.0,
-        spent_usd_short=0.0,
-        unpriced_long=0,
-        unpriced_short=0,
+        reference_n=int(row["reference_n"]),
+        current_n=int(row["current_n"]),
         selector={"service": str(row["service"]), "model": str(row["model"])},
         description=(
             f"{row['feature']} of {scope} drifted against its {row['reference_kind']} reference "
@@ -180,7 +163,7 @@ class DriftConsumer:
         self, producer: Producer, rows: list[dict[str, Any]], stop: threading.Event
     ) -> None:
         layout = self.config.layout
-        outputs: list[tuple[str, bytes | None, bytes]] = [(layout.drift, None, encode_drift(rows))]
+        outputs: list[Output] = [(layout.drift, None, encode_drift(rows))]
         for row in rows:
             if row["flagged"]:
                 alert = drift_alert(row)
@@ -188,20 +171,6 @@ class DriftConsumer:
                 outputs.append((layout.alerts, alert.slo.encode(), alert.to_json()))
                 self.counts["alerts"] += 1
         self.counts["rows"] += len(rows)
-        while True:
-            failed: list[str] = []
-            for topic, key, value in outputs:
-                producer.produce(topic, value, key=key, on_delivery=_collect(failed))
-            if producer.flush(self.config.flush_timeout_s) == 0 and not failed:
-                return
-            log.warning("drift outputs not acknowledged (%s); retrying", failed or "timeout")
-            if stop.wait(RETRY_PAUSE_S):
-                return
-
-
-def _collect(failed: list[str]) -> Any:
-    def on_delivery(err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            failed.append(f"{msg.topic()}: {err}")
-
-    return on_delivery
+        send_until_acked(
+            producer, outputs, flush_timeout_s=self.config.flush_timeout_s, stop=stop, what="drift"
+        )

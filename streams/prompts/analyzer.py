@@ -28,7 +28,7 @@ from streams.prompts.arms import ArmMetrics
 from streams.prompts.policy import LabelPolicy
 from streams.prompts.records import CanaryAction, CanaryVerdict
 from streams.prompts.verdict import LookResult, MetricMemory, Outcome, judge_look
-from streams.slo.alerts import AlertEvent, AlertState
+from streams.slo.alerts import AlertEvent, point_alert
 
 __all__ = ["ANALYST", "CanaryAnalyzer", "CanaryRun", "Decision", "rollback_command"]
 
@@ -237,32 +237,15 @@ class CanaryAnalyzer:
         else:
             what = "not rolled back (policy act: false, or the label moved since)"
             runbook = rollback_command(verdict.name, verdict.label)
-        now = verdict.evaluated_at
-        return AlertEvent(
+        return point_alert(
             alert_id=f"canary/{verdict.name}/{verdict.label}/{verdict.revision}",
             slo=f"prompt:{verdict.name}@{verdict.label}",
             rule=ALERT_RULE,
             severity=ALERT_SEVERITY,
-            state=AlertState.FIRING.value,
-            fired_at=now,
-            resolved_at=None,
-            evaluated_at=now,
-            sli_type=ALERT_RULE,
-            objective=None,
-            usd_per_hour=None,
+            at_ms=verdict.evaluated_at,
             factor=0.0,
-            long_window="",
-            short_window="",
-            burn_rate_long=0.0,
-            burn_rate_short=0.0,
-            good_long=verdict.baseline_calls,
-            total_long=verdict.baseline_calls,
-            good_short=verdict.canary_calls,
-            total_short=verdict.canary_calls,
-            spent_usd_long=0.0,
-            spent_usd_short=0.0,
-            unpriced_long=0,
-            unpriced_short=0,
+            reference_n=verdict.baseline_calls,
+            current_n=verdict.canary_calls,
             selector={"prompt_name": verdict.name, "prompt_version": verdict.canary_version},
             description=(
                 f"Prompt {verdict.name} canary {verdict.canary_version} failed against "

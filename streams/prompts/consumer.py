@@ -44,6 +44,7 @@ from streams.clock import Clock, wall_clock_ms
 from streams.evaluation.items import decode_scores
 from streams.heartbeat import touch_heartbeat
 from streams.kafka_settings import acked_producer_settings
+from streams.outputs import Output, send_until_acked
 from streams.prompts.analyzer import CanaryAnalyzer, Decision
 from streams.prompts.policy import LabelPolicy
 from streams.storage import GUARDRAIL_ROLLUP_TABLE
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 # Rows may start a little before their record's broker timestamp: seek this much earlier.
 SEEK_SLACK_MS: Final = 5 * 60_000
 METADATA_TIMEOUT_S: Final = 10.0
-RETRY_PAUSE_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +182,7 @@ class CanaryConsumer:
         self, producer: Producer, decisions: Sequence[Decision], stop: threading.Event
     ) -> None:
         layout = self.config.layout
-        outputs: list[tuple[str, bytes, bytes]] = []
+        outputs: list[Output] = []
         for decision in decisions:
             verdict = decision.verdict
             self.counts["looks"] += 1
@@ -204,33 +204,12 @@ class CanaryConsumer:
                 log.warning("canary alert: %s", decision.alert.description)
                 alert = decision.alert
                 outputs.append((layout.alerts, alert.slo.encode(), alert.to_json()))
-        self._send_until_acked(producer, outputs, stop)
-
-    def _send_until_acked(
-        self, producer: Producer, outputs: list[tuple[str, bytes, bytes]], stop: threading.Event
-    ) -> None:
-        while True:
-            failed: list[str] = []
-            on_delivery = _collect_failures(failed)
-            for topic, key, value in outputs:
-                producer.produce(topic, value, key=key, on_delivery=on_delivery)
-            left = producer.flush(self.config.flush_timeout_s)
-            if left == 0 and not failed:
-                return
-            log.warning("canary outputs not acknowledged (%s); retrying", failed or f"{left} left")
-            if stop.wait(RETRY_PAUSE_S):
-                return
+        send_until_acked(
+            producer, outputs, flush_timeout_s=self.config.flush_timeout_s, stop=stop, what="canary"
+        )
 
     def _beat(self) -> None:
         touch_heartbeat(self.config.heartbeat_path)
-
-
-def _collect_failures(failed: list[str]) -> Any:
-    def on_delivery(err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            failed.append(f"{msg.topic()}: {err}")
-
-    return on_delivery
 
 
 def _end_if_unknown(tp: TopicPartition) -> TopicPartition:

@@ -36,6 +36,7 @@ __all__ = [
     "decode_alert",
     "decode_alerts_record",
     "encode_status",
+    "point_alert",
 ]
 
 STATUS_ENVELOPE_MARKER: Final = "llmwatch_slo_status"
@@ -125,6 +126,34 @@ class AlertEvent:
 
 
 ALERT_FIELDS: Final[tuple[str, ...]] = tuple(f.name for f in fields(AlertEvent))
+
+
+def point_alert(
+    *,
+    alert_id: str,
+    slo: str,
+    rule: str,
+    severity: str,
+    at_ms: int,
+    factor: float,
+    reference_n: int,
+    current_n: int,
+    selector: dict[str, str],
+    description: str,
+    runbook: str,
+) -> AlertEvent:
+    """A firing alert that is not a burn-rate rule's (a failed prompt canary, a drifted scope): its
+    windows' counts carry the reference's and the current sample's sizes, ``factor`` its effect."""
+    return AlertEvent(
+        alert_id=alert_id, slo=slo, rule=rule, severity=severity, state=AlertState.FIRING.value,
+        fired_at=at_ms, resolved_at=None, evaluated_at=at_ms, sli_type=rule, objective=None,
+        usd_per_hour=None, factor=factor, long_window="", short_window="", burn_rate_long=0.0,
+        burn_rate_short=0.0, good_long=reference_n, total_long=reference_n, good_short=current_n,
+        total_short=current_n, spent_usd_long=0.0, spent_usd_short=0.0, unpriced_long=0,
+        unpriced_short=0, selector=selector, description=description, runbook=runbook,
+    )  # fmt: skip
+
+
 _INT_FIELDS: Final = frozenset(
     {"fired_at", "evaluated_at", "good_long", "total_long", "good_short", "total_short"}
     | {"unpriced_long", "unpriced_short"}
