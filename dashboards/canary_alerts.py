@@ -19,23 +19,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from grafana_foundation_sdk.builders import alerting, expr
-from grafana_foundation_sdk.models import alerting as alerting_model
-
-from dashboards.alert_rules import (
-    EXEC_ERR_STATE,
-    FOLDER,
-    GROUP_INTERVAL_S,
-    ORG_ID,
-    UID_PREFIX,
-    DashboardLink,
-    Json,
-    expression_query,
-    group_json,
-)
+from dashboards.alert_rules import UID_PREFIX, DashboardLink, Json
 from dashboards.prompts_sql import VERDICTS
-from dashboards.query import DATASOURCE_UID, ClickHouseQueryBuilder, Format
-from dashboards.walk import iter_panels
+from dashboards.table_rules import NoDataState, TableRule, panel_link, table_rule_group
 
 __all__ = [
     "GROUP",
@@ -51,10 +37,8 @@ GROUP: Final = "prompts"
 RULE_UID: Final = f"{UID_PREFIX}prompt_canary_failed"
 VERDICT_PANEL_TITLE: Final = "Verdict history"
 WINDOW_MINUTES: Final = 60
-QUERY: Final = "A"
 FAILED: Final = "failed"
-FIRING: Final = "firing"
-NO_DATA: Final = "OK"
+NO_DATA: Final[NoDataState] = "OK"
 
 
 def canary_alert_sql() -> str:
@@ -97,45 +81,27 @@ def _annotations(link: DashboardLink) -> dict[str, str]:
     }
 
 
-def _rule(link: DashboardLink) -> alerting.Rule:
-    query = (
-        alerting.Query(QUERY)
-        .datasource_uid(DATASOURCE_UID)
-        .relative_time_range(alerting_model.RelativeTimeRange(from_val=WINDOW_MINUTES * 60, to=0))
-        .model(ClickHouseQueryBuilder(canary_alert_sql(), Format.TABLE, QUERY))
-    )
-    return (
-        alerting.Rule("Prompt canary failed")
-        .uid(RULE_UID)
-        .org_id(ORG_ID)
-        .folder_uid(FOLDER)
-        .rule_group(GROUP)
-        .condition(FIRING)
-        .with_query(query)
-        .with_query(expression_query(FAILED, expr.TypeReduce().expression(QUERY).reducer("last")))
-        .with_query(expression_query(FIRING, expr.TypeMath().expression(f"${FAILED} > 0")))
-        .for_val("0s")
-        .no_data_state(NO_DATA)
-        .exec_err_state(EXEC_ERR_STATE)
-        .is_paused(False)
-        .labels({"severity": "page", "sli": "prompt_canary"})
-        .annotations(_annotations(link))
-    )
-
-
 def canary_rule_group(link: DashboardLink) -> Json:
     """The ``prompts`` rule group in Grafana's HTTP provisioning API shape."""
-    group = alerting.RuleGroup(GROUP).folder_uid(FOLDER).interval(GROUP_INTERVAL_S)
-    return group_json(group.with_rule(_rule(link)))
+    return table_rule_group(
+        TableRule(
+            title="Prompt canary failed",
+            uid=RULE_UID,
+            group=GROUP,
+            sql=canary_alert_sql(),
+            lookback_s=WINDOW_MINUTES * 60,
+            value_ref=FAILED,
+            condition=f"${FAILED} > 0",
+            for_val="0s",
+            no_data=NO_DATA,
+            labels={"severity": "page", "sli": "prompt_canary"},
+            annotations=_annotations(link),
+        )
+    )
 
 
 def verdict_panel_link() -> DashboardLink:
     """The Prompts dashboard's uid and the id of its verdict history panel."""
     from dashboards import prompts
-    from dashboards.build import dashboard_json  # late: dashboards.build imports the dashboards
 
-    doc = dashboard_json(prompts.build())
-    for panel in iter_panels(doc):
-        if panel.get("title") == VERDICT_PANEL_TITLE and isinstance(panel.get("id"), int):
-            return DashboardLink(prompts.UID, int(panel["id"]))
-    raise ValueError(f"the Prompts dashboard has no panel titled {VERDICT_PANEL_TITLE!r}")
+    return panel_link(prompts.UID, prompts.build, VERDICT_PANEL_TITLE)

@@ -10,7 +10,7 @@ evaluated every minute:
 - ``firing``: math ``$score_z < DROP_Z``; the condition, held for ``FOR`` before it fires.
 
 No data (no judged rubric, or every gate closed) is OK: an untrusted judge never pages anyone. Built
-with the same helpers as the SLO rules (``dashboards.alert_rules``), so the file and API shapes match.
+with ``dashboards.table_rules`` (the SLO rules' helpers), so the file and API shapes match.
 Only :func:`drop_panel_link` does more than data work (it builds the Quality dashboard).
 """
 
@@ -18,36 +18,20 @@ from __future__ import annotations
 
 from typing import Final
 
-from grafana_foundation_sdk.builders import alerting, expr
-from grafana_foundation_sdk.models import alerting as alerting_model
-
-from dashboards.alert_rules import (
-    EXEC_ERR_STATE,
-    FOLDER,
-    GROUP_INTERVAL_S,
-    ORG_ID,
-    UID_PREFIX,
-    DashboardLink,
-    Json,
-    expression_query,
-    group_json,
-)
+from dashboards.alert_rules import UID_PREFIX, DashboardLink, Json
 from dashboards.quality_sql import DROP_Z, drop_sql
-from dashboards.query import DATASOURCE_UID, ClickHouseQueryBuilder, Format
-from dashboards.walk import iter_panels
+from dashboards.table_rules import NoDataState, TableRule, panel_link, table_rule_group
 
 __all__ = ["DROP_PANEL_TITLE", "GROUP", "RULE_UID", "drop_panel_link", "quality_rule_group"]
 
 GROUP: Final = "quality"
 RULE_UID: Final = f"{UID_PREFIX}quality_rubric_drop"
 DROP_PANEL_TITLE: Final = "Score drop test (the alert's figures)"
-QUERY: Final = "A"
 SCORE_Z: Final = "score_z"
-FIRING: Final = "firing"
 FOR: Final = "5m"
 # Look back far enough for the test's two windows (1 h + 24 h).
 LOOKBACK_S: Final = 25 * 3600
-NO_DATA: Final = "OK"
+NO_DATA: Final[NoDataState] = "OK"
 
 
 def _annotations(link: DashboardLink) -> dict[str, str]:
@@ -70,45 +54,27 @@ def _annotations(link: DashboardLink) -> dict[str, str]:
     }
 
 
-def _rule(link: DashboardLink) -> alerting.Rule:
-    query = (
-        alerting.Query(QUERY)
-        .datasource_uid(DATASOURCE_UID)
-        .relative_time_range(alerting_model.RelativeTimeRange(from_val=LOOKBACK_S, to=0))
-        .model(ClickHouseQueryBuilder(drop_sql(), Format.TABLE, QUERY))
-    )
-    return (
-        alerting.Rule("Rubric score drop")
-        .uid(RULE_UID)
-        .org_id(ORG_ID)
-        .folder_uid(FOLDER)
-        .rule_group(GROUP)
-        .condition(FIRING)
-        .with_query(query)
-        .with_query(expression_query(SCORE_Z, expr.TypeReduce().expression(QUERY).reducer("last")))
-        .with_query(expression_query(FIRING, expr.TypeMath().expression(f"${SCORE_Z} < {DROP_Z}")))
-        .for_val(FOR)
-        .no_data_state(NO_DATA)
-        .exec_err_state(EXEC_ERR_STATE)
-        .is_paused(False)
-        .labels({"severity": "ticket", "sli": "quality"})
-        .annotations(_annotations(link))
-    )
-
-
 def quality_rule_group(link: DashboardLink) -> Json:
     """The ``quality`` rule group in Grafana's HTTP provisioning API shape."""
-    group = alerting.RuleGroup(GROUP).folder_uid(FOLDER).interval(GROUP_INTERVAL_S)
-    return group_json(group.with_rule(_rule(link)))
+    return table_rule_group(
+        TableRule(
+            title="Rubric score drop",
+            uid=RULE_UID,
+            group=GROUP,
+            sql=drop_sql(),
+            lookback_s=LOOKBACK_S,
+            value_ref=SCORE_Z,
+            condition=f"${SCORE_Z} < {DROP_Z}",
+            for_val=FOR,
+            no_data=NO_DATA,
+            labels={"severity": "ticket", "sli": "quality"},
+            annotations=_annotations(link),
+        )
+    )
 
 
 def drop_panel_link() -> DashboardLink:
     """The Quality dashboard's uid and the id of its drop-test panel."""
     from dashboards import quality
-    from dashboards.build import dashboard_json  # late: dashboards.build imports the dashboards
 
-    doc = dashboard_json(quality.build())
-    for panel in iter_panels(doc):
-        if panel.get("title") == DROP_PANEL_TITLE and isinstance(panel.get("id"), int):
-            return DashboardLink(quality.UID, int(panel["id"]))
-    raise ValueError(f"the Quality dashboard has no panel titled {DROP_PANEL_TITLE!r}")
+    return panel_link(quality.UID, quality.build, DROP_PANEL_TITLE)
