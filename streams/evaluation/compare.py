@@ -15,8 +15,10 @@ What :func:`compare_runs` reports per metric:
   metrics use the exact McNemar test on the (case, seed) pairs (a binomial test on the discordant pairs,
   ``scipy.stats.binomtest``), whose validity needs only that discordant pairs split evenly when there is
   no difference, which holds for any mix of easy and hard cases;
-- the Holm-adjusted p-value across the metrics compared in one run
-  (``statsmodels.stats.multitest.multipletests``), and ``regression`` = adjusted p < ``alpha``.
+- the Holm-adjusted p-value across the metrics compared in one run, and ``regression`` = adjusted
+  p < ``alpha``. Holm is computed here (:func:`holm_adjust`, checked against statsmodels'
+  ``multipletests(method="holm")`` in the tests) because statsmodels runs a full ``gc.collect()`` on
+  every Holm call, which costs tens of milliseconds to seconds in a large process such as the judge.
 - for pass/fail metrics, pass@k and pass^k per run (unbiased estimators from n seeds with c passes:
   ``1 - C(n-c, k) / C(n, k)`` and ``C(c, k) / C(n, k)``, averaged over cases).
 
@@ -36,13 +38,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 __all__ = [
     "DEFAULT_ALPHA",
     "MetricComparison",
     "compare_runs",
+    "holm_adjust",
     "pass_at_k",
     "pass_hat_k",
 ]
@@ -179,6 +182,17 @@ def _preference_row(
     return (name, "preference", int(kept.size), baseline, kept, diffs, low, high, p, {})
 
 
+def holm_adjust(p_values: Sequence[float]) -> npt.NDArray[np.float64]:
+    """Holm step-down adjusted p-values, in input order: the i-th smallest p times (m - i + 1),
+    made non-decreasing in that order and capped at 1."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    steps = p[order] * np.arange(p.size, 0, -1)
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(steps), 1.0)
+    return adjusted
+
+
 def compare_runs(
     metrics: Mapping[str, tuple[Scores, Scores]],
     *,
@@ -228,7 +242,7 @@ def compare_runs(
         )
     for name, verdicts in (preferences or {}).items():
         rows.append(_preference_row(name, verdicts, with_ci))
-    adjusted = multipletests([r[8] for r in rows], alpha=alpha, method="holm")[1]
+    adjusted = holm_adjust([r[8] for r in rows])
     return [
         MetricComparison(
             metric=name,

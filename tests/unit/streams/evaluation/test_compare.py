@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from streams.evaluation.compare import compare_runs, pass_at_k, pass_hat_k
+from streams.evaluation.compare import compare_runs, holm_adjust, pass_at_k, pass_hat_k
 
 COMPARISONS = 200
 SEEDS = 5
@@ -71,6 +71,17 @@ def test_one_comparison_reports_the_difference_its_ci_and_pass_rates() -> None:
     # McNemar: 4 pairs lost, 0 gained -> one-sided exact p = 0.5 ** 4
     assert row.p_value == pytest.approx(0.0625)
     assert (row.baseline_pass_at_k, row.candidate_pass_at_k) == (0.625, 0.125)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 40])
+def test_holm_adjust_matches_statsmodels(size: int) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(size)
+    p = rng.random(size) ** 3
+    p[: size // 3] = p[0]  # ties
+    expected = multipletests(p, method="holm")[1]
+    np.testing.assert_allclose(holm_adjust(list(p)), expected, rtol=1e-12)
 
 
 def test_holm_adjusts_across_metrics() -> None:
