@@ -26,7 +26,7 @@ from streams.analytics.rollups import (
     decode_rollups,
 )
 from streams.drift.monitor import DRIFT_FIELDS
-from streams.drift.records import decode_drift
+from streams.drift.records import DRIFT_TOPIC_FIELDS, decode_drift
 from streams.evaluation.items import SCORE_FIELDS, decode_scores
 from streams.ingest.records import DeadLetter, decode_dead_letter
 from streams.periodic import (
@@ -55,6 +55,7 @@ from streams.storage import (
     CANARY_METRICS_TABLE,
     CANARY_VERDICTS_TABLE,
     DRIFT_TABLE,
+    DRIFT_TOPICS_TABLE,
     GUARDRAIL_FINDINGS_TABLE,
     GUARDRAIL_ROLLUP_TABLE,
     PROMPT_LABELS_TABLE,
@@ -211,5 +212,7 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
                 CANARY_METRICS_TABLE: CANARY_METRIC_FIELDS,
             },
         ),
-        layout.drift: Route(DRIFT_TABLE, decode_drift, DRIFT_FIELDS),
+        layout.drift: TablesRoute(
+            decode_drift, {DRIFT_TABLE: DRIFT_FIELDS, DRIFT_TOPICS_TABLE: DRIFT_TOPIC_FIELDS}
+        ),
     }

@@ -26,6 +26,7 @@ __all__ = [
     "DLQ_TABLE",
     "DLQ_TTL_DAYS",
     "DRIFT_TABLE",
+    "DRIFT_TOPICS_TABLE",
     "DRIFT_TTL_DAYS",
     "EVAL_RESULTS_TABLE",
     "EVAL_RUNS_TABLE",
@@ -74,8 +75,9 @@ PROMPTS_TABLE: Final = "llm_prompts"
 PROMPT_LABELS_TABLE: Final = "llm_prompt_labels"
 CANARY_VERDICTS_TABLE: Final = "llm_canary_verdicts"
 CANARY_METRICS_TABLE: Final = "llm_canary_metrics"
-# Drift results (streams.drift; migration 0012).
+# Drift results (streams.drift; migrations 0012, 0013).
 DRIFT_TABLE: Final = "llm_drift"
+DRIFT_TOPICS_TABLE: Final = "llm_drift_topics"
 
 DAY_MS: Final = 86_400_000
 # Stored (redacted) prompt and output texts (llm_texts), counted from start_time.

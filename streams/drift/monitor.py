@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from streams.drift.shape import DriftResult, ShapeWindow, compare, flag
+from streams.drift.watermark import Watermark
 
 __all__ = ["DRIFT_FIELDS", "DriftConfig", "ShapeDriftMonitor"]
 
@@ -75,19 +76,20 @@ class ShapeDriftMonitor:
     pinned_span: tuple[int, int] = (0, 0)
     open: dict[int, ShapeWindow] = field(default_factory=dict)
     closed: deque[tuple[int, ShapeWindow]] = field(default_factory=deque)
-    newest_ms: int = 0  # the watermark
-    newest_by_source: dict[int, int] = field(default_factory=dict)
-    idle_sources: set[int] = field(default_factory=set)
+    watermark: Watermark = field(default_factory=Watermark)
     late: int = 0
+
+    @property
+    def newest_ms(self) -> int:
+        return self.watermark.newest_ms
 
     def expect(self, source: int) -> None:
         """A source (partition) that will deliver: nothing closes until it did or went idle."""
-        self.newest_by_source.setdefault(source, 0)
+        self.watermark.expect(source)
 
     def idle(self, source: int) -> None:
         """A source read to its end: it holds the watermark back no longer."""
-        self.idle_sources.add(source)
-        self._advance()
+        self.watermark.idle(source)
 
     def add(self, row: Mapping[str, Any], source: int = 0) -> None:
         """Add one call read from ``source`` (its partition)."""
@@ -98,15 +100,8 @@ class ShapeDriftMonitor:
         if window + self.config.window_ms + self.config.grace_ms <= self.newest_ms:
             self.late += 1
             return
-        self.idle_sources.discard(source)
-        self.newest_by_source[source] = max(self.newest_by_source.get(source, 0), start)
-        self._advance()
+        self.watermark.observe(source, start)
         self.open.setdefault(window, ShapeWindow()).add(row)
-
-    def _advance(self) -> None:
-        active = [t for s, t in self.newest_by_source.items() if s not in self.idle_sources]
-        candidate = min(active) if active else max(self.newest_by_source.values(), default=0)
-        self.newest_ms = max(self.newest_ms, candidate)
 
     def close_due(self, evaluated_at_ms: int) -> list[dict[str, Any]]:
         """Close every window past its grace; return the rows of their comparisons."""

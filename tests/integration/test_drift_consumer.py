@@ -14,13 +14,14 @@ from streams.admin import ensure_topics
 from streams.drift.consumer import DriftConsumer, DriftConsumerConfig
 from streams.drift.monitor import DriftConfig
 from streams.drift.records import decode_drift
+from streams.storage import DRIFT_TABLE
 from streams.topics import TopicLayout
 from tests.integration.kafka_io import produce, read_until
 from tests.unit.streams.drift.test_monitor import WINDOW_MS, _calls
 
 
 def _both_windows(values: list[bytes]) -> bool:
-    return len({row["window_start"] for v in values for row in decode_drift(v)}) >= 2
+    return len({row["window_start"] for v in values for row in decode_drift(v)[DRIFT_TABLE]}) >= 2
 
 
 CONFIG = DriftConfig(window_ms=WINDOW_MS, reference_windows=3, grace_ms=5_000, min_samples=100)
@@ -56,7 +57,7 @@ def test_a_shift_in_the_last_window_raises_one_alert(
     finally:
         stop.set()
         thread.join(15)
-    windows = [decode_drift(v) for v in values]
+    windows = [decode_drift(v)[DRIFT_TABLE] for v in values]
     assert sorted({row["window_start"] for rows in windows for row in rows}) == [
         origin + 3 * WINDOW_MS, origin + 4 * WINDOW_MS,
     ]  # fmt: skip

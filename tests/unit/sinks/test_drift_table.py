@@ -46,7 +46,9 @@ def test_drift_rows_land_once_and_the_shift_is_flagged(client: Any, now_ms: int)
     [
         (b"", "empty drift record"),
         (b"[]", "not a drift record"),
-        (b'{"llmwatch_drift": 1, "rows": [{"feature": "x"}]}', "drift row #0 lacks"),
+        (b'{"llmwatch_drift": 1, "rows": [{"feature": "x"}]}', "drift rows #0 lacks"),
+        (b'{"llmwatch_drift": 1}', "lacks 'rows'"),
+        (b'{"llmwatch_drift": 1, "rows": [], "topics": [{"topic": 1}]}', "drift topics #0 lacks"),
     ],
 )
 def test_bad_drift_records_are_refused_by_name(value: bytes, message: str) -> None:

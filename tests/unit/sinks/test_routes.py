@@ -26,6 +26,7 @@ from streams.analytics.rollups import (
     encode_rollups,
 )
 from streams.drift.monitor import DRIFT_FIELDS
+from streams.drift.records import DRIFT_TOPIC_FIELDS
 from streams.evaluation.items import SCORE_FIELDS
 from streams.periodic import (
     PIPELINE_METRIC_FIELDS,
@@ -44,6 +45,7 @@ from streams.storage import (
     CANARY_METRICS_TABLE,
     CANARY_VERDICTS_TABLE,
     DRIFT_TABLE,
+    DRIFT_TOPICS_TABLE,
     GUARDRAIL_FINDINGS_TABLE,
     GUARDRAIL_ROLLUP_TABLE,
     PROMPT_LABELS_TABLE,
@@ -83,7 +85,7 @@ def test_default_routes_map_calls_dlq_and_rollup_topics() -> None:
             CANARY_VERDICTS_TABLE: CANARY_VERDICT_FIELDS,
             CANARY_METRICS_TABLE: CANARY_METRIC_FIELDS,
         },
-        "p.drift": {DRIFT_TABLE: DRIFT_FIELDS},
+        "p.drift": {DRIFT_TABLE: DRIFT_FIELDS, DRIFT_TOPICS_TABLE: DRIFT_TOPIC_FIELDS},
     }
 
 
