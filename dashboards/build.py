@@ -26,7 +26,7 @@ from typing import Any, Final
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import cost, overview, pipeline, prompts, quality, safety, slos, traces
+from dashboards import cost, drift, overview, pipeline, prompts, quality, safety, slos, traces
 from dashboards.query import register
 
 __all__ = [
@@ -48,6 +48,7 @@ DASHBOARD_MODULES: Final[tuple[ModuleType, ...]] = (
     traces,
     quality,
     prompts,
+    drift,
 )
 GENERATED_DIR: Final = Path(__file__).resolve().parent / "generated"
 _INTERVAL_ONLY_KEYS: Final = ("auto", "auto_min", "auto_count")

@@ -4,7 +4,8 @@ Time series are lines (stacked areas when the panel stacks), one series per nume
 ``time, label, value`` rows, per label (Grafana's long-to-wide pivot); red threshold steps are drawn as
 dashed lines; the x axis is UTC time and the y axis carries the panel's axis label or unit. Stats and
 gauges are big numbers on their threshold color (gauges add a bar between min and max). Tables are
-drawn as tables (long cells cut, at most :data:`MAX_TABLE_ROWS` rows). Values are formatted by the
+drawn as tables (long cells cut, at most :data:`MAX_TABLE_ROWS` rows). Text panels (no query) show their
+content, Markdown emphasis and link targets dropped, wrapped. Values are formatted by the
 panel's Grafana unit. Pure: returns PNG bytes, writes nothing.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import io
 import math
+import re
+import textwrap
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -24,7 +27,14 @@ from matplotlib.transforms import Bbox
 
 from dashboards.runner import QueryResult
 
-__all__ = ["format_value", "is_numeric_type", "is_time_type", "render_error", "render_panel"]
+__all__ = [
+    "format_value",
+    "is_numeric_type",
+    "is_time_type",
+    "render_error",
+    "render_panel",
+    "render_text",
+]
 
 DPI: Final = 100
 MAX_TABLE_ROWS: Final = 20
@@ -45,6 +55,8 @@ COLORS: Final = {
     "transparent": "#FFFFFF",
 }
 _TIME_TYPES: Final = ("DateTime", "Date")
+_MARKDOWN_LINK: Final = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MARKDOWN_EMPHASIS: Final = re.compile(r"\*\*|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w)")
 _NUMERIC_TYPES: Final = ("Int", "UInt", "Float", "Decimal", "Bool")
 
 Json = dict[str, Any]
@@ -337,4 +349,21 @@ def render_error(panel: Json, title: str, message: str) -> bytes:
     figure.text(0.02, 0.9, title, fontsize=11, fontweight="bold", va="top")
     wrapped = "\n".join(message[i : i + 110] for i in range(0, min(len(message), 440), 110))
     figure.text(0.02, 0.65, f"Query failed:\n{wrapped}", fontsize=8, color=COLORS["red"], va="top")
+    return _png(figure)
+
+
+def render_text(panel: Json, title: str) -> bytes:
+    """A PNG of a text panel: its title and content, Markdown links shown by their text."""
+    content = str((panel.get("options") or {}).get("content", ""))
+    plain = _MARKDOWN_EMPHASIS.sub("", _MARKDOWN_LINK.sub(r"\1", content))
+    width = max(40, int(_width(panel) / CHAR_WIDTH_IN))
+    lines = [
+        wrapped
+        for paragraph in plain.splitlines()
+        for wrapped in (textwrap.wrap(paragraph, width, subsequent_indent="  ") or [""])
+    ]
+    height = 0.6 + ROW_HEIGHT_IN * 0.8 * len(lines)
+    figure = _figure(panel, height)
+    figure.text(0.01, 1 - 0.12 / height, title, fontsize=11, fontweight="bold", va="top")
+    figure.text(0.01, 1 - 0.45 / height, "\n".join(lines), fontsize=8, va="top", linespacing=1.5)
     return _png(figure)

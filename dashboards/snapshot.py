@@ -3,9 +3,9 @@
 :func:`render_snapshot` takes a clickhouse-connect client (chdb or a server), builds the dashboard from
 code (``dashboards.build``), resolves its variables and repeated rows as Grafana does on load
 (``dashboards.runner``), expands the ClickHouse plugin's macros for the range (``dashboards.macros``),
-runs each panel's query and draws it (``dashboards.render``). It writes ``panel-NN.png`` files and one
-``index.html`` that embeds them by relative path with each panel's title and description, so the
-folder can be zipped or attached to an incident ticket.
+runs each panel's query and draws it (``dashboards.render``; a text panel shows its content). It
+writes ``panel-NN.png`` files and one ``index.html`` that embeds them by relative path with each
+panel's title and description, so the folder can be zipped or attached to an incident ticket.
 
 Guarantees: a panel whose query fails does not stop the snapshot: its PNG shows the error and the
 error is listed in :attr:`SnapshotResult.errors` (and logged). Files are overwritten, others in
@@ -26,7 +26,7 @@ from clickhouse_connect.driver.client import Client
 from dashboards.build import build_all
 from dashboards.macros import QueryWindow, render_sql
 from dashboards.query import DATABASE
-from dashboards.render import render_error, render_panel
+from dashboards.render import render_error, render_panel, render_text
 from dashboards.runner import (
     PanelInstance,
     panel_instances,
@@ -41,6 +41,7 @@ __all__ = ["HTML_NAME", "SnapshotResult", "render_snapshot"]
 log = logging.getLogger(__name__)
 
 HTML_NAME: Final = "index.html"
+TEXT_TYPE: Final = "text"  # a panel without a query: drawn from its content
 _STYLE: Final = (
     "body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}"
     "section{margin-bottom:2.5em}img{max-width:100%;border:1px solid #ddd}"
@@ -63,6 +64,8 @@ def _window(start: datetime, end: datetime) -> QueryWindow:
 
 def _draw(client: Client, instance: PanelInstance, window: QueryWindow, database: str) -> bytes:
     panel = instance.panel
+    if panel.get("type") == TEXT_TYPE:
+        return render_text(panel, instance.title)
     span_s = (window.end - window.start).total_seconds()
     panel_window = QueryWindow(window.start, window.end, panel_interval_s(panel, span_s))
     target = (panel.get("targets") or [{}])[0]

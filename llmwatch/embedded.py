@@ -67,7 +67,7 @@ WORKER_STOP_GRACE_S: Final = 10.0
 # The demo's worker evaluates alerts and publishes snapshots often, so a short run shows them.
 DEMO_ALERT_INTERVAL_S: Final = 2.0
 DEMO_SNAPSHOT_INTERVAL_S: Final = 4.0
-DEMO_SNAPSHOTS: Final = ("overview", "slos", "safety", "quality", "prompts")
+DEMO_SNAPSHOTS: Final = ("overview", "slos", "safety", "quality", "prompts", "drift")
 # Package data (not a user file in config/): found from the installed package, whatever the cwd.
 DEMO_SLO_FILE: Final = Path(__file__).resolve().parent / "data" / "slos.demo.yaml"
 

@@ -28,6 +28,7 @@ DASHBOARD_NAMES: Final = {
     "traces": "llmwatch-traces",
     "quality": "llmwatch-quality",
     "prompts": "llmwatch-prompts",
+    "drift": "llmwatch-drift",
 }
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhd]))?$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -34,7 +34,7 @@ from streams.analytics.rollups import (
 )
 from streams.ingest.records import CALL_FIELDS, DLQ_FIELDS
 from streams.ingest.validate import SourcePosition, ingest_record
-from tests.unit.dashboards import seed_guardrails, seed_prompts, seed_quality, seed_slo
+from tests.unit.dashboards import seed_drift, seed_guardrails, seed_prompts, seed_quality, seed_slo
 
 __all__ = ["EVENTS", "RANGE", "SEED", "Seeded", "seed_database"]
 
@@ -237,4 +237,5 @@ def seed_database(client: Client, end: datetime, database: str = "llmwatch") -> 
     seeded.counts.update(seed_guardrails.seed_guardrail_tables(client, database, start, end))
     seeded.counts.update(seed_quality.seed_quality_tables(client, database, start, end))
     seeded.counts.update(seed_prompts.seed_prompt_tables(client, database, start, end).counts)
+    seeded.counts.update(seed_drift.seed_drift_tables(client, database, start, end).counts)
     return seeded

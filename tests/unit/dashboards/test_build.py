@@ -45,9 +45,10 @@ GRAFANA_VALIDATOR: Final = jsonschema.Draft7Validator(_grafana_schema())
 CH_VALIDATOR: Final = jsonschema.Draft7Validator(CH_QUERY_SCHEMA)
 
 
-def test_the_eight_dashboards_are_built() -> None:
+def test_the_nine_dashboards_are_built() -> None:
     assert UIDS == [
         "llmwatch-cost",
+        "llmwatch-drift",
         "llmwatch-overview",
         "llmwatch-pipeline",
         "llmwatch-prompts",
@@ -70,7 +71,7 @@ def test_dashboard_validates_against_grafanas_schema(uid: str) -> None:
 @pytest.mark.parametrize("uid", UIDS)
 def test_every_target_is_a_clickhouse_sql_query(uid: str) -> None:
     doc = DASHBOARDS[uid]
-    targets = [t for p in visual_panels(doc) for t in p["targets"]]
+    targets = [t for p in visual_panels(doc) for t in p.get("targets", [])]
     targets += [a["target"] for a in doc["annotations"].get("list", [])]
     errors = [e.message for t in targets for e in CH_VALIDATOR.iter_errors(t)]
     assert targets and errors == []
