@@ -5,6 +5,9 @@
 - :func:`run_simulation` paces a simulator's events into a callback at a target rate, live.
 - :class:`ClientTraffic` makes simulated OpenAI / Anthropic calls through the real, instrumented clients
   against local fake APIs (``fake_openai``, ``fake_anthropic``); ``run_simulation(via_clients=...)``.
+- :class:`TextMix` (``run_simulation(texts=...)``) gives calls prompt and answer text on per-service
+  topics (:class:`TopicMix`, :class:`TopicTexts`, :data:`DEFAULT_TOPIC_MIX`), with planted personal
+  data, attacks and toxic text.
 - :func:`default_scenario` is the demo fleet (4 services, OpenAI/Anthropic/Gemini/vLLM models) with a
   prompt-version incident on support-bot at 60% of the run.
 """
@@ -43,19 +46,29 @@ from producers.simulator.scenario import (
 )
 from producers.simulator.spans import ERROR_RATE_LIMIT, ERROR_SERVER, ERROR_TIMEOUT, ERROR_TOOL
 from producers.simulator.texts import TextMix
+from producers.simulator.topics import (
+    DEFAULT_TOPIC_MIX,
+    HELD_BACK_TOPICS,
+    TOPICS,
+    TopicMix,
+    TopicTexts,
+)
 from producers.simulator.traffic import Simulator
 
 __all__ = [
     "DEFAULT_INCIDENT_START",
+    "DEFAULT_TOPIC_MIX",
     "DEMO_INCIDENTS",
     "ERROR_RATE_LIMIT",
     "ERROR_SERVER",
     "ERROR_TIMEOUT",
     "ERROR_TOOL",
+    "HELD_BACK_TOPICS",
     "INCIDENT_NEW_VERSION",
     "INCIDENT_OLD_VERSION",
     "INCIDENT_SERVICE",
     "PROMPT_INCIDENT_NAME",
+    "TOPICS",
     "CallPlan",
     "ClientTraffic",
     "Effect",
@@ -74,6 +87,8 @@ __all__ = [
     "SimulationReport",
     "Simulator",
     "TextMix",
+    "TopicMix",
+    "TopicTexts",
     "TraceShape",
     "Variant",
     "default_scenario",

@@ -14,6 +14,9 @@ Guarantees:
   ``rate <= 0`` or ``rate == inf`` emits as fast as ``emit`` allows and never sleeps.
 - Timestamps are live: each trace is generated when its first span is due, ending at ``now()``, so no
   event lies in the future. Run progress (which drives incidents) is ``emitted / events``.
+- With ``texts`` (a :class:`~producers.simulator.texts.TextMix`), LLM and retrieval spans carry text:
+  prompts on topics of the event's service (``texts.topics``), counted per (service, topic) in the
+  report's ``topics``, and the planted kinds counted in ``planted``.
 - Time is injected (``clock``, ``sleep``, ``now``): tests run it on a fake clock. The traffic depends only
   on ``seed`` and ``scenario``; event ids also depend on the first ``now()``, so two live runs with the same
   seed never share ids.
@@ -84,6 +87,8 @@ class SimulationReport:
     # Events made as real client calls (via_clients) instead of emitted, in all and per provider.
     client_calls: int = 0
     client_calls_by_provider: Mapping[str, int] = field(default_factory=dict)
+    # With texts and a topic mix: (service, topic) -> LLM calls whose prompt is on that topic.
+    topics: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -165,6 +170,7 @@ def run_simulation(
     accepted = 0
     maker = None if texts is None else TextMaker(seed, texts)
     planted: Counter[tuple[str, str]] = Counter()
+    topics: Counter[tuple[str, str]] = Counter()
     pii_values: set[str] = set()
     by_client: Counter[str] = Counter()
     for emitted in range(events):
@@ -180,7 +186,7 @@ def run_simulation(
                     starts[incident.name] = ts
         event = pending.pop()
         if maker is not None:
-            event = _with_text(event, maker, planted, pii_values, weak_versions)
+            event = _with_text(event, maker, planted, pii_values, weak_versions, topics)
         by_service[event.service] += 1
         if event.request_model is not None:
             by_model[event.request_model] += 1
@@ -207,6 +213,7 @@ def run_simulation(
         frozenset(pii_values),
         by_client.total(),
         dict(by_client),
+        dict(topics),
     )
 
 
@@ -216,17 +223,22 @@ def _with_text(
     planted: Counter[tuple[str, str]],
     pii_values: set[str],
     weak_versions: frozenset[str] = frozenset(),
+    topics: Counter[tuple[str, str]] | None = None,
 ) -> LlmCallEvent:
-    """The event with a prompt and output (LLM spans) or a query and passages (retrieval spans)."""
+    """The event with a prompt and output (LLM spans) or a query and passages (retrieval spans), on a
+    topic of the event's service; ``topics`` counts the prompts per (service, topic)."""
     if event.span_kind not in (SpanKind.LLM, SpanKind.RETRIEVAL) or not maker.carries_text():
         return event
     truth = TextTruth()
     if event.span_kind == SpanKind.LLM:
         # The prompt-v8 incident also lowers answer quality: what the judge should see drop.
         weak = event.prompt_version == INCIDENT_NEW_VERSION or event.prompt_version in weak_versions
-        update = {"input_text": maker.prompt(truth), "output_text": maker.completion(weak)}
+        prompt = maker.prompt(truth, event.service)
+        update = {"input_text": prompt, "output_text": maker.completion(weak, truth.topic)}
+        if topics is not None and truth.topic is not None:
+            topics[(event.service, truth.topic)] += 1
     else:
-        update = {"input_text": maker.query(), "output_text": maker.passage(truth)}
+        update = {"input_text": maker.query(event.service), "output_text": maker.passage(truth)}
     for kind in truth.kinds:
         planted[(event.service, kind)] += 1
     pii_values.update(truth.pii_values)

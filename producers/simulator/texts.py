@@ -5,9 +5,14 @@ find. Everything here is written for llmwatch (templates, a few made-up names an
 sentences in our own words); no third-party fake-data or attack corpus is used, so the detectors'
 held-out evaluations stay independent. Deterministic for a seed.
 
-:class:`TextMaker` returns, per call, the texts and what they carry (:class:`TextTruth`): the kinds
-planted (``pii``, ``attack``, ``indirect``, ``toxic``) and every personal-data value planted, so a test
-can check that no stored row holds any of them.
+A prompt opens with a prompt on a topic drawn from the call's service's share of the mix's
+:class:`~producers.simulator.topics.TopicMix` (``TextMix.topics``, by default
+:data:`~producers.simulator.topics.DEFAULT_TOPIC_MIX`); a non-weak answer is an answer on that topic.
+With ``topics=None`` a prompt opens with one of five fixed sentences and answers are fixed ones.
+
+:class:`TextMaker` returns, per call, the texts and what they carry (:class:`TextTruth`): the topic, the
+kinds planted (``pii``, ``attack``, ``indirect``, ``toxic``) and every personal-data value planted, so a
+test can check that no stored row holds any of them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from typing import Final
+
+from producers.simulator.topics import DEFAULT_TOPIC_MIX, TopicMix, TopicTexts
 
 __all__ = ["WEAK_ANSWER_MARK", "TextMaker", "TextMix", "TextTruth"]
 
@@ -53,6 +60,7 @@ _CITIES: Final = (
     "Dayton, OH 45402",
     "Boise, ID 83702",
 )
+# Without a topic mix (TextMix.topics=None): the fixed openings and answers.
 _TOPICS: Final = (
     "my last invoice shows a duplicate charge",
     "the export to CSV drops the header row",
@@ -100,25 +108,30 @@ _PASSAGES: Final = (
 @dataclass(frozen=True, slots=True)
 class TextMix:
     """Share of LLM and retrieval calls (0..1) that carry text (``share``), and of those, the share
-    whose text carries each kind of content."""
+    whose text carries each kind of content; ``topics``: what the prompts are about, per service (None:
+    the fixed openings)."""
 
     share: float = 1.0
     pii: float = 0.08
     attack: float = 0.03
     indirect: float = 0.02  # of retrieval spans: an injection hidden in a retrieved passage
     toxic: float = 0.02
+    topics: TopicMix | None = DEFAULT_TOPIC_MIX
 
     def __post_init__(self) -> None:
         for name in ("share", "pii", "attack", "indirect", "toxic"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"text mix {name} must be in [0, 1], got {value!r}")
+        if self.topics is not None and not isinstance(self.topics, TopicMix):
+            raise ValueError(f"text mix topics must be a TopicMix or None, got {self.topics!r}")
 
 
 @dataclass(slots=True)
 class TextTruth:
     kinds: set[str] = field(default_factory=set)
     pii_values: list[str] = field(default_factory=list)
+    topic: str | None = None  # the prompt's topic (None: a fixed opening, or no prompt made)
 
 
 def _luhn_card(rng: random.Random) -> str:
@@ -135,6 +148,7 @@ def _luhn_card(rng: random.Random) -> str:
 class TextMaker:
     def __init__(self, seed: int, mix: TextMix = TextMix()) -> None:
         self._rng = random.Random(f"texts:{seed}")
+        self._topics = TopicTexts(seed)
         self.mix = mix
 
     def _pii_sentence(self, truth: TextTruth) -> str:
@@ -152,9 +166,15 @@ class TextMaker:
             f"The card on file is {card}."
         )
 
-    def prompt(self, truth: TextTruth) -> str:
+    def prompt(self, truth: TextTruth, service: str | None = None) -> str:
+        """A prompt: a topic prompt for ``service`` (recorded in ``truth.topic``; a service the topic
+        mix does not name draws from its pooled mix), then the planted kinds at the mix's rates."""
         rng, mix = self._rng, self.mix
-        parts = [f"Hi, {rng.choice(_TOPICS)}."]
+        if mix.topics is None:
+            parts = [f"Hi, {rng.choice(_TOPICS)}."]
+        else:
+            truth.topic, opening = self._topics.draw(service, mix.topics)
+            parts = [opening]
         if rng.random() < mix.pii:
             parts.append(self._pii_sentence(truth))
         if rng.random() < mix.toxic:
@@ -169,12 +189,20 @@ class TextMaker:
         """Whether the next call gets text (a ``share`` of calls do)."""
         return self.mix.share >= 1.0 or self._rng.random() < self.mix.share
 
-    def query(self) -> str:
-        return f"search the knowledge base: {self._rng.choice(_TOPICS)}"
+    def query(self, service: str | None = None) -> str:
+        """A retrieval query, on a topic of ``service`` when the mix has topics."""
+        if self.mix.topics is None:
+            return f"search the knowledge base: {self._rng.choice(_TOPICS)}"
+        topic = self._topics.topic(service, self.mix.topics)
+        return f"search the knowledge base: {self._topics.query(topic)}"
 
-    def completion(self, weak: bool = False) -> str:
-        """An answer; ``weak``: an evasive one (a regressed prompt), drawn with the same RNG step."""
-        return self._rng.choice(_WEAK_ANSWERS if weak else _ANSWERS)
+    def completion(self, weak: bool = False, topic: str | None = None) -> str:
+        """An answer: on ``topic`` if given (else a fixed one); ``weak``: an evasive one (a regressed
+        prompt), exactly as without topics. Weak or not, the same random draws are made, so the texts
+        that follow do not depend on ``weak``."""
+        fixed = self._rng.choice(_WEAK_ANSWERS if weak else _ANSWERS)
+        on_topic = None if topic is None else self._topics.answer(topic)
+        return fixed if weak or on_topic is None else on_topic
 
     def passage(self, truth: TextTruth) -> str:
         rng = self._rng
