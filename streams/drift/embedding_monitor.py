@@ -13,7 +13,7 @@ them with their vectors. Privacy: a sample keeps vectors and event ids; it keeps
 captured with ``store``, redacted by the caller, and only to show as an example of novel traffic.
 
 Determinism: a window's sample depends only on the event ids and texts in it, so a replay gives the same
-rows (the tables collapse them); the permutation test's seed is derived from the window and scope.
+rows (the tables collapse them); the permutation test's seed is derived from the scope.
 Memory: ``capacity`` vectors per scope per open or reference window. Nothing here does I/O or reads a
 clock.
 """
@@ -49,6 +49,7 @@ from streams.drift.watermark import Watermark
 
 __all__ = [
     "DIRECTIONS",
+    "ENCODER_MAX_TOKENS",
     "EmbeddingDriftConfig",
     "EmbeddingDriftMonitor",
     "Pending",
@@ -59,6 +60,9 @@ log = logging.getLogger(__name__)
 
 Scope = tuple[str, str, str]  # service, span kind, direction
 DIRECTIONS: Final = {"input": "input_text", "output": "output_text"}
+# Word pieces the drift encoder reads per text: the topic of a prompt or answer shows in its first 64,
+# and the int8 encoder reaches its >= 250 texts/s there (about 155 at 128; docs/performance.md).
+ENCODER_MAX_TOKENS: Final = 64
 # A text is sampled for its service when priority < rate * 2^64 (the same hash as the bottom-k order,
 # so a lower rate keeps a subset).
 _HASH_SPACE: Final = 2**64
@@ -254,7 +258,7 @@ class EmbeddingDriftMonitor:
                     model,
                     min_samples=self.config.min_samples,
                     permutations=self.config.permutations,
-                    seed=_seed(start, scope),
+                    seed=_seed(scope),
                 )
                 results += found
                 if share is not None:
@@ -284,8 +288,8 @@ class EmbeddingDriftMonitor:
         return rows, topic_out
 
 
-def _seed(start: int, scope: Scope) -> int:
-    key = f"{start}/{'/'.join(scope)}".encode()
+def _seed(scope: Scope) -> int:
+    key = "/".join(scope).encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big")
 
 

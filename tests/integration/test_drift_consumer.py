@@ -69,3 +69,73 @@ def test_a_shift_in_the_last_window_raises_one_alert(
         alert["rule"] == "drift"
         and "output_tokens of support-bot/gpt-4o-mini/llm" in alert["description"]
     )
+
+
+def test_a_new_topic_in_one_service_is_flagged_on_that_scope_only(
+    broker: Any, layout: TopicLayout, now_ms: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Real text records (our topic generator) embedded with the drift encoder; support-bot's last
+    closed window sends 25% of its prompts to a topic it never had."""
+    import random
+    from datetime import UTC, datetime
+
+    from producers.simulator.topics import DEFAULT_TOPIC_MIX, HELD_BACK_TOPICS, TopicTexts
+    from streams.drift.embedding_monitor import ENCODER_MAX_TOKENS, EmbeddingDriftConfig
+    from streams.storage import DRIFT_TOPICS_TABLE
+    from streams.text.embeddings import load_encoder
+
+    texts, rng = TopicTexts(5), random.Random(5)
+    shifted = DEFAULT_TOPIC_MIX.shifted("support-bot", HELD_BACK_TOPICS[1], 0.25)
+    origin = now_ms - now_ms % WINDOW_MS - 6 * WINDOW_MS
+    records = []
+    for window in range(6):  # 0-2 reference, 3 compared, 4 shifted, 5 closes 4
+        for service in ("support-bot", "code-agent"):
+            mix = shifted if window == 4 and service == "support-bot" else DEFAULT_TOPIC_MIX
+            for index in range(130 if window < 5 else 2):
+                _topic, prompt = texts.draw(service, mix)
+                start = origin + window * WINDOW_MS + rng.randrange(WINDOW_MS)
+                record = {
+                    "text_record": 1, "capture": "analyze", "event_id": f"{service}-{window}-{index}",
+                    "service": service, "span_kind": "llm", "input_text": prompt,
+                    "start_time": datetime.fromtimestamp(start / 1000, UTC).isoformat(),
+                }  # fmt: skip
+                records.append((layout.texts, index % 2, orjson.dumps(record)))
+    produce(broker.bootstrap, records)
+    embedding = EmbeddingDriftConfig(
+        window_ms=WINDOW_MS, reference_windows=3, grace_ms=5_000, min_samples=100, capacity=200
+    )
+    config = DriftConsumerConfig(broker.bootstrap, layout, CONFIG, embedding=embedding)
+    models = tmp_path_factory.mktemp("models")
+    encoder = load_encoder(ENCODER_MAX_TOKENS, backend="onnx-int8", cache_dir=models)
+    consumer = DriftConsumer(config, encoder=encoder)
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+
+    def both(values: list[bytes]) -> bool:
+        starts = {r["window_start"] for v in values for r in decode_drift(v)[DRIFT_TABLE]}
+        return len(starts) >= 2
+
+    try:
+        values = read_until(broker.bootstrap, layout.drift, 1, both, timeout_s=120)
+        alerts = read_until(broker.bootstrap, layout.alerts, 1, lambda v: len(v) >= 1, timeout_s=10)
+    finally:
+        stop.set()
+        thread.join(15)
+    decoded = [decode_drift(v) for v in values]
+    rows = [r for d in decoded for r in d[DRIFT_TABLE]]
+    flagged = {(r["window_start"], r["service"], r["feature"]) for r in rows if r["flagged"]}
+    assert any(f in {"topics", "novel"} for _w, _s, f in flagged), rows
+    assert all(w == origin + 4 * WINDOW_MS and s == "support-bot" for w, s, _f in flagged)
+    topics = [t for d in decoded for t in d[DRIFT_TOPICS_TABLE]]
+    novel = [
+        t for t in topics
+        if t["topic"] == -1 and t["service"] == "support-bot"
+        and t["window_start"] == origin + 4 * WINDOW_MS
+    ]  # fmt: skip
+    assert len(novel) == 1 and novel[0]["current_share"] > 0.1
+    assert novel[0]["examples"]
+    assert all(e.startswith("event support-bot-4-") for e in novel[0]["examples"])
+    assert consumer.counts["texts_embedded"] == len(records)  # each window fits its sample
+    alert = orjson.loads(alerts[0])
+    assert alert["rule"] == "drift" and "support-bot/llm/input" in alert["description"]

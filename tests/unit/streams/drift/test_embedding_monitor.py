@@ -23,7 +23,7 @@ from tests.unit.streams.drift.vectors import cloud, directions
 WINDOW_MS = 60_000
 CONFIG = EmbeddingDriftConfig(
     window_ms=WINDOW_MS, reference_windows=3, grace_ms=5_000, min_samples=100, capacity=200,
-    topics=6, permutations=100,
+    topics=6,
 )  # fmt: skip
 CENTERS = directions(10, seed=3)
 TOPIC = {
