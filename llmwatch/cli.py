@@ -24,6 +24,7 @@ from llmwatch.cli_common import (
     console,
     err_console,
 )
+from llmwatch.cli_drift import register as register_drift_commands
 from llmwatch.cli_eval import register as register_eval_commands
 from llmwatch.cli_prompts import register as register_prompt_commands
 
@@ -122,16 +123,6 @@ def sink(bootstrap: BootstrapOpt = None, dsn: DsnOpt = None, data_dir: DataDirOp
     settings = _settings(bootstrap=bootstrap, clickhouse_dsn=dsn, data_dir=data_dir)
     _logging(settings)
     raise typer.Exit(run_sink(settings))
-
-
-@app.command()
-def drift(bootstrap: BootstrapOpt = None) -> None:
-    """Run the drift monitor: the call's shape per scope against a trailing reference."""
-    from llmwatch.processes import run_drift
-
-    settings = _settings(bootstrap=bootstrap)
-    _logging(settings)
-    raise typer.Exit(run_drift(settings))
 
 
 @app.command()
@@ -407,6 +398,7 @@ def snapshot(
 register_chain_commands(app)  # otlp, scrape, trace: listed after the commands above
 register_eval_commands(app)  # eval run / agreement, judge
 register_prompt_commands(app)  # prompts push / list / show / diff / label / rollback, canary
+register_drift_commands(app)  # drift (the monitor), drift baseline set / show / clear
 
 
 def _operational_errors() -> tuple[type[Exception], ...]:

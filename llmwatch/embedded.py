@@ -28,6 +28,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from llmwatch.broker import TansuBroker
+from llmwatch.demo_drift import (
+    SHIFT_SERVICE,
+    SHIFT_SHARE,
+    DriftSummary,
+    publish_drift_traffic,
+    read_drift,
+    start_drift,
+    wait_for_drift,
+    wait_out_earlier_traffic,
+)
 from llmwatch.demo_guardrails import (
     GuardrailRow,
     read_guardrails,
@@ -91,6 +101,8 @@ class DemoOptions:
     quality: bool = True
     # Give support-bot's prompt v8 10% of production as a canary; the canary analysis rolls it back.
     canary: bool = True
+    # Shift 20% of support-bot's prompts to a new topic in short windows; `llmwatch drift` flags it.
+    drift: bool = True
 
 
 @dataclass(slots=True)
@@ -122,6 +134,7 @@ class DemoSummary:
     quality_drained: bool = False
     eval_gate: EvalGate | None = None
     canary: CanarySummary | None = None
+    drift: DriftSummary | None = None
     elapsed_s: float = 0.0
     drained: bool = False
     dsn: str = ""
@@ -393,6 +406,32 @@ def _write_snapshots(
         summary.snapshot_errors.extend(errors)
 
 
+def _run_drift(
+    settings: Settings,
+    options: DemoOptions,
+    console: Console,
+    summary: DemoSummary,
+    traffic_done: float,
+    client: Any,
+) -> ChildProcess:
+    """The drift phase (``llmwatch.demo_drift``): start the process, publish the windows, wait."""
+    console.print("drift: waiting for the earlier traffic to leave the drift look-back...")
+    wait_out_earlier_traffic(traffic_done)
+    process = start_drift(settings)
+    console.print(
+        f"drift monitor: pid {process.pid}, log {settings.log_dir / 'drift.log'}; "
+        f"{SHIFT_SHARE:.0%} of {SHIFT_SERVICE}'s prompts move to a new topic in the last window"
+    )
+    window_start, accepted, delivered = publish_drift_traffic(settings, options.seed)
+    summary.events_emitted += accepted
+    summary.events_accepted += accepted
+    summary.events_delivered += delivered
+    summary.drift = DriftSummary(window_start)
+    if not wait_for_drift(client, settings.database, window_start, options.drain_timeout_s):
+        console.print("[red]drift: no verdict for the shifted window in time[/red]")
+    return process
+
+
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> DemoSummary:
     """Run the whole pipeline on embedded parts and return what ClickHouse holds afterwards."""
     from sinks.clickhouse import connect
@@ -427,7 +466,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         )
         console.print(f"text analysis: pid {analyzer.pid}, log {settings.log_dir / 'analyze.log'}")
         judge = _start_judge(settings, options, console, stack)
-        canary = None
+        canary = drift = None
         if options.canary:
             canary = start_canary(settings)
             summary.canary = CanarySummary(*seed_registry(settings))
@@ -441,6 +480,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
             console.print(f"sink: ClickHouse at {settings.dsn}")
             with _sink_thread(sink):
                 _drive_traffic(settings, options, console, summary)
+                traffic_done = time.time()
                 _drain(sink, options, console, summary)
                 if options.text_capture is not None:
                     _drain_guardrails(settings, options, console, summary)
@@ -448,14 +488,20 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
                     _drain_scores(settings, options, console, summary)
                 if canary is not None:
                     wait_for_canary(sink, options.drain_timeout_s)
+                if options.drift:
+                    analyzer.stop(WORKER_STOP_GRACE_S)  # its texts are analysed; these are drift's
+                    drift = _run_drift(settings, options, console, summary, traffic_done, client)
+                    _drain(sink, options, console, summary)
                 # One more evaluation and snapshot round, stored before the sink stops.
                 console.print("collecting the last alerts and snapshots...")
                 time.sleep(DEMO_SNAPSHOT_INTERVAL_S + DEMO_ALERT_INTERVAL_S + 1.0)
             worker.stop(WORKER_STOP_GRACE_S)
             analyzer.stop(WORKER_STOP_GRACE_S)
-            for process in (judge, canary):
+            for process in (judge, canary, drift):
                 if process is not None:
                     process.stop(WORKER_STOP_GRACE_S)
+            if summary.drift is not None:
+                summary.drift = read_drift(client, settings.database, summary.drift.window_start_ms)
             if summary.canary is not None:
                 read_canary(client, settings.database, summary.canary)
             _read_summary(client, settings.database, started, summary)
@@ -472,7 +518,7 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
         finally:
             worker.stop(WORKER_STOP_GRACE_S)
             analyzer.stop(WORKER_STOP_GRACE_S)
-            for process in (judge, canary):
+            for process in (judge, canary, drift):
                 if process is not None:
                     process.stop(WORKER_STOP_GRACE_S)
             client.close()

@@ -313,29 +313,81 @@ def run_canary(settings: Settings) -> int:
     return 0
 
 
-def run_drift(settings: Settings) -> int:
-    """Run the drift monitor (``streams.drift.consumer``) until SIGTERM/SIGINT."""
-    from streams.drift.consumer import DriftConsumer, DriftConsumerConfig
+def drift_configs(settings: Settings) -> tuple[Any, Any]:
+    """The shape and embedding drift configurations (embedding: None when off)."""
+    from streams.drift.embedding_monitor import EmbeddingDriftConfig
     from streams.drift.monitor import DriftConfig
 
-    drift = DriftConfig(
-        window_ms=settings.drift_window_s * 1000,
+    window_ms = settings.drift_window_s * 1000
+    shape = DriftConfig(
+        window_ms=window_ms,
         reference_windows=settings.drift_reference_windows,
+        grace_ms=settings.drift_grace_s * 1000,
         min_samples=settings.drift_min_samples,
         fdr=settings.drift_fdr,
         min_psi=settings.drift_min_psi,
     )
+    if not settings.drift_embeddings:
+        return shape, None
+    embedding = EmbeddingDriftConfig(
+        window_ms=window_ms,
+        reference_windows=settings.drift_reference_windows,
+        grace_ms=settings.drift_grace_s * 1000,
+        min_samples=min(settings.drift_min_texts, settings.drift_sample_size),
+        fdr=settings.drift_fdr,
+        capacity=settings.drift_sample_size,
+        topics=settings.drift_topics,
+        rate=settings.drift_embed_rate,
+        rates=dict(settings.drift_embed_rates),
+    )
+    return shape, embedding
+
+
+def drift_encoder(settings: Settings) -> Any:
+    """The MiniLM encoder the drift monitor embeds with (``settings.drift_encoder`` backend)."""
+    from streams.drift.embedding_monitor import ENCODER_MAX_TOKENS
+    from streams.text.embeddings import load_encoder
+
+    return load_encoder(
+        ENCODER_MAX_TOKENS, backend=settings.drift_encoder, cache_dir=settings.model_cache_dir
+    )
+
+
+def run_drift(settings: Settings) -> int:
+    """Run the drift monitor (``streams.drift.consumer``) until SIGTERM/SIGINT."""
+    from streams.drift.consumer import DriftConsumer, DriftConsumerConfig
+
+    shape, embedding = drift_configs(settings)
+    encoder = redact = None
+    if embedding is not None:
+        try:
+            encoder = drift_encoder(settings)
+        except ImportError as exc:
+            log.warning("drift: no embedding drift (%s); shape drift only", exc)
+            embedding = None
+        else:
+            from streams.text.pii import PiiDetector
+            from streams.text.records import redact_spans
+
+            detector = PiiDetector()
+
+            def redact(texts: list[str]) -> list[str]:
+                return [redact_spans(text, detector.detect(text)) for text in texts]
+
     ensure_topics(settings.bootstrap, settings.layout.specs())
     config = DriftConsumerConfig(
         bootstrap=settings.bootstrap,
         layout=settings.layout,
-        drift=drift,
+        drift=shape,
+        embedding=embedding,
+        baseline_dir=settings.drift_baseline_dir,
         heartbeat_path=settings.heartbeat_path("drift"),
     )
     log.info(
-        "drift monitor: %d s windows, trailing reference of %d, min %d calls, FDR %.3g, PSI >= %.2f",
-        settings.drift_window_s, drift.reference_windows, drift.min_samples, drift.fdr,
-        drift.min_psi,
+        "drift monitor: %d s windows, trailing reference of %d, min %d calls, FDR %.3g, PSI >= %.2f, "
+        "embeddings %s",
+        settings.drift_window_s, shape.reference_windows, shape.min_samples, shape.fdr,
+        shape.min_psi, "off" if embedding is None else f"on ({settings.drift_encoder})",
     )  # fmt: skip
-    DriftConsumer(config).run(stop_event_on_signals())
+    DriftConsumer(config, encoder=encoder, redact=redact).run(stop_event_on_signals())
     return 0

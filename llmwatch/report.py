@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from llmwatch.demo_drift import SHIFT_SERVICE
 from llmwatch.embedded import DemoSummary
 
 __all__ = ["print_demo_summary"]
@@ -103,6 +104,8 @@ def print_demo_summary(summary: DemoSummary, console: Console) -> None:
         console.print(f"llmwatch eval run: {verdict}")
     if summary.canary is not None:
         _print_canary(console, summary)
+    if summary.drift is not None:
+        _print_drift(console, summary)
     alerts = Table(title="alerts that fired")
     for header in ("SLO / watch", "rule", "severity", "now", "max burn"):
         alerts.add_column(header, overflow="fold")
@@ -169,3 +172,25 @@ def _print_canary(console: Console, summary: DemoSummary) -> None:
         )
     else:
         console.print(f"[red]not rolled back[/red]: v8 served {served:,} of {total:,} traces")
+
+
+def _print_drift(console: Console, summary: DemoSummary) -> None:
+    drift = summary.drift
+    if drift is None:
+        return
+    table = Table(title="embedding drift: the shifted window against the trailing reference")
+    for header in ("scope", "test", "effect", "what moved"):
+        table.add_column(header, overflow="fold")
+    for service, direction, feature, effect, top in drift.flagged:
+        table.add_row(f"{service}/llm/{direction}", feature, f"{effect:.3f}", top or "-")
+    console.print(table if drift.flagged else "[red]no drift was flagged[/red]")
+    quiet = [
+        s for s in drift.scopes_tested if not any(s.startswith(f[0] + "/") for f in drift.flagged)
+    ]
+    console.print(f"  not flagged: {', '.join(quiet) or '-'}")
+    if drift.shifted_scope_only:
+        console.print(
+            f"[green]drift alert on {SHIFT_SERVICE} only[/green] (llm_alerts rule 'drift')"
+        )
+    else:
+        console.print("[red]drift was flagged outside the shifted scope or not at all[/red]")

@@ -225,6 +225,44 @@ class Settings(BaseSettings):
     drift_min_psi: float = Field(
         default=0.1, ge=0, description="`llmwatch drift`: the PSI below which no shift is flagged."
     )
+    drift_grace_s: int = Field(
+        default=60,
+        ge=0,
+        description="`llmwatch drift`: how long after its end a window waits for late calls.",
+    )
+    drift_min_texts: int = Field(
+        default=200,
+        ge=10,
+        description="`llmwatch drift`: sampled texts per scope in both windows before a test.",
+    )
+    drift_embeddings: bool = Field(
+        default=True,
+        description="`llmwatch drift`: embedding drift of captured texts (needs the text extra and "
+        "text capture `analyze` or `store`).",
+    )
+    drift_embed_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="`llmwatch drift`: share of each service's captured texts sampled for embedding.",
+    )
+    drift_embed_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description='`llmwatch drift`: per-service sampling share, JSON, e.g. {"search": 0.1}.',
+    )
+    drift_sample_size: int = Field(
+        default=500,
+        ge=20,
+        le=5000,
+        description="`llmwatch drift`: texts kept per scope and window (bottom-k sample).",
+    )
+    drift_topics: int = Field(
+        default=8, ge=2, le=64, description="`llmwatch drift`: k-means topics per scope."
+    )
+    drift_encoder: Literal["torch", "onnx-int8"] = Field(
+        default="onnx-int8",
+        description="`llmwatch drift`: MiniLM backend (onnx-int8: ~2.5x faster, cosine ~0.99 to torch).",
+    )
     prompt_user: str | None = Field(
         default=None,
         description="Who `llmwatch prompts` records as moving a label; default: the login name.",
@@ -271,6 +309,16 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def drift_baseline_dir(self) -> Path:
+        """Where `llmwatch drift baseline set` writes the pinned reference the drift process reads."""
+        return self.data_dir / "drift-baseline"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Derived model files (the quantized ONNX encoder), built on first use from bundled weights."""
+        return self.data_dir / "models"
 
     def heartbeat_path(self, process: str) -> Path:
         return self.data_dir / "heartbeats" / f"{process}.heartbeat"

@@ -1,0 +1,126 @@
+"""``llmwatch drift``: run the drift monitor, and pin or clear its baseline (``drift baseline ...``)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from llmwatch.cli_common import BootstrapOpt, DataDirOpt, _logging, _settings, console, err_console
+
+__all__ = ["register"]
+
+drift_app = typer.Typer(
+    help="Run the drift monitor (no subcommand): drift of the calls' shape and of prompt/output "
+    "embeddings per scope, against a trailing reference or the pinned baseline.",
+    invoke_without_command=True,
+)
+baseline_app = typer.Typer(
+    help="The pinned reference: a known-good period every window is compared with.",
+    no_args_is_help=True,
+)
+drift_app.add_typer(baseline_app, name="baseline")
+
+SinceOpt = Annotated[
+    str, typer.Option("--since", help="Start of the period, as an age (e.g. 2h, 30m, 1d).")
+]
+UntilOpt = Annotated[str, typer.Option("--until", help="End of the period, as an age (0s: now).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(drift_app, name="drift")
+
+
+@drift_app.callback()
+def drift(ctx: typer.Context, bootstrap: BootstrapOpt = None) -> None:
+    """Run the drift monitor (no subcommand): shape and embedding drift against a trailing reference,
+    or the pinned baseline when one is set."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from llmwatch.processes import run_drift
+
+    settings = _settings(bootstrap=bootstrap)
+    _logging(settings)
+    raise typer.Exit(run_drift(settings))
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@baseline_app.command("set")
+def baseline_set(
+    since: SinceOpt = "2h",
+    until: UntilOpt = "0s",
+    bootstrap: BootstrapOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Pin the calls and texts of a period as the drift reference (the running monitor picks it up)."""
+    from llmwatch.processes import drift_configs, drift_encoder
+    from streams.drift.baseline import save_baseline
+    from streams.drift.baseline_build import build_baseline
+    from streams.slo.config import parse_duration
+
+    settings = _settings(bootstrap=bootstrap, data_dir=data_dir)
+    try:
+        back, forward = parse_duration(since), parse_duration(until)
+    except ValueError as exc:
+        err_console.print(f"[red]bad period:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    now = int(time.time() * 1000)
+    start, end = now - back, now - forward
+    if end <= start:
+        err_console.print(
+            f"[red]bad period:[/red] --since {since!r} is not before --until {until!r}"
+        )
+        raise typer.Exit(2)
+    _shape, embedding = drift_configs(settings)
+    encoder = drift_encoder(settings) if embedding is not None else None
+    with console.status(f"reading {_when(start)} .. {_when(end)}"):
+        baseline = build_baseline(
+            settings.bootstrap, settings.layout, start, end, embedding=embedding, encoder=encoder
+        )
+    baseline.set_at_ms, baseline.set_by = now, settings.prompt_user or ""
+    save_baseline(settings.drift_baseline_dir, baseline)
+    _print(baseline.summary())
+    console.print(f"pinned: {settings.drift_baseline_dir}")
+
+
+@baseline_app.command("show")
+def baseline_show(data_dir: DataDirOpt = None) -> None:
+    """Show the pinned baseline: its period and the scopes it covers."""
+    from streams.drift.baseline import load_baseline
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        baseline = load_baseline(settings.drift_baseline_dir, settings.drift_sample_size)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if baseline is None:
+        console.print("no baseline pinned: windows are compared with the trailing reference")
+        return
+    _print(baseline.summary())
+
+
+@baseline_app.command("clear")
+def baseline_clear(data_dir: DataDirOpt = None) -> None:
+    """Remove the pinned baseline: the trailing reference returns."""
+    from streams.drift.baseline import clear_baseline
+
+    settings = _settings(data_dir=data_dir)
+    found = clear_baseline(settings.drift_baseline_dir)
+    console.print("baseline cleared" if found else "no baseline was pinned")
+
+
+def _print(summary: dict[str, object]) -> None:
+    from rich.table import Table
+
+    console.print(f"period: {_when(int(summary['start_ms']))} .. {_when(int(summary['end_ms']))}")  # type: ignore[call-overload]
+    table = Table("scope", "kind", "calls / texts sampled")
+    for key, kind in (("shape_scopes", "shape"), ("text_scopes", "texts")):
+        for scope, count in dict(summary[key]).items():  # type: ignore[call-overload]
+            table.add_row(str(scope), kind, str(count))
+    console.print(table)
