@@ -70,7 +70,7 @@ DEFAULT_PERMUTATIONS: Final = 500
 NOVEL: Final = -1  # the topic id of novel texts
 NOVEL_QUANTILE: Final = 0.99
 PSI_EPSILON: Final = 1e-4
-EXAMPLES: Final = 3
+EXAMPLES: Final = 3  # texts shown of the top novel group (then its nearest reference topic)
 
 
 def priority(event_id: str) -> int:
@@ -271,9 +271,12 @@ def _topic_name(topic: int, topics: int) -> str:
     return "novel" if topic == topics else f"topic {topic}"
 
 
-def _examples(texts: Sequence[SampledText], labels: npt.NDArray[np.int64]) -> tuple[str, ...]:
+def _examples(
+    texts: Sequence[SampledText], labels: npt.NDArray[np.int64], model: TopicModel
+) -> tuple[str, ...]:
     """Up to :data:`EXAMPLES` texts of the largest group of novel texts: ``event <id>``, followed by
-    the redacted text when it was captured with ``store``."""
+    the redacted text when it was captured with ``store``; then the reference topic nearest to the
+    group (what the new traffic is closest to, when no text may be shown)."""
     novel = [t for t, label in zip(texts, labels, strict=True) if label == NOVEL]
     if not novel:
         return ()
@@ -290,9 +293,14 @@ def _examples(texts: Sequence[SampledText], labels: npt.NDArray[np.int64]) -> tu
         members = list(range(len(novel)))
         center = _normalized(vectors.mean(axis=0, keepdims=True))[0]
     nearest = sorted(members, key=lambda i: -float(vectors[i] @ center))[:EXAMPLES]
-    return tuple(
-        f"event {novel[i].event_id}" + (f": {novel[i].example}" if novel[i].example else "")
-        for i in nearest
+    similarity = model.centroids @ center
+    closest = int(similarity.argmax())
+    return (
+        *(
+            f"event {novel[i].event_id}" + (f": {novel[i].example}" if novel[i].example else "")
+            for i in nearest
+        ),
+        f"nearest reference topic: {closest} (cosine distance {1.0 - float(similarity[closest]):.2f})",
     )
 
 
@@ -363,7 +371,7 @@ def compare_samples(
         tuple(float(v) for v in ref_share),
         tuple(float(v) for v in cur_share),
         cur_n,
-        _examples(cur_texts, cur_labels),
+        _examples(cur_texts, cur_labels, model),
     )
     return results, shares
 

@@ -56,6 +56,16 @@ def _all_rows_as_text(client: Any, database: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
+def test_the_drift_phase_flags_the_shifted_scope_only(demo: tuple[DemoSummary, Settings]) -> None:
+    summary, _settings = demo
+    assert summary.drift is not None
+    assert summary.drift.shifted_scope_only, summary.drift
+    assert {feature for _s, _d, feature, _e, _t in summary.drift.flagged} & {"topics", "novel"}
+    assert len(summary.drift.scopes_tested) >= 6  # three services, input and output
+    assert summary.complete  # the drift traffic is stored like the rest
+
+
+@pytest.mark.slow
 def test_guardrails_find_the_planted_content_and_an_injection_alert_fires(
     demo: tuple[DemoSummary, Settings],
 ) -> None:

@@ -135,7 +135,9 @@ def test_a_new_topic_in_one_service_is_flagged_on_that_scope_only(
     ]  # fmt: skip
     assert len(novel) == 1 and novel[0]["current_share"] > 0.1
     assert novel[0]["examples"]
-    assert all(e.startswith("event support-bot-4-") for e in novel[0]["examples"])
+    *examples, nearest = novel[0]["examples"]
+    assert examples and all(e.startswith("event support-bot-4-") for e in examples)
+    assert nearest.startswith("nearest reference topic: ")
     assert consumer.counts["texts_embedded"] == len(records)  # each window fits its sample
     alert = orjson.loads(alerts[0])
     assert alert["rule"] == "drift" and "support-bot/llm/input" in alert["description"]

@@ -119,8 +119,11 @@ def test_novel_examples_name_event_ids_and_carry_text_only_when_stored() -> None
     _results, shares = compare_samples(
         SCOPE, sample_of(cloud(rng, KNOWN, 600), "r"), current, model, min_samples=100
     )
-    assert shares is not None and 1 <= len(shares.examples) <= 3
-    for example in shares.examples:
+    assert shares is not None and 2 <= len(shares.examples) <= 4
+    *texts, nearest = shares.examples
+    assert nearest.startswith("nearest reference topic: ")
+    assert 0 <= int(nearest.split(": ")[1].split()[0]) < 8
+    for example in texts:
         assert example.startswith("event c-")
         index = int(example.split()[1].removeprefix("c-").rstrip(":"))
         assert index >= 200  # from the new topic

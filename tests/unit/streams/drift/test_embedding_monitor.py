@@ -100,7 +100,7 @@ def test_only_the_shifted_scope_is_flagged_in_the_window_it_starts(origin: int) 
     novel = [t for t in topics if t["topic"] == -1 and t["window_start"] == origin + 4 * WINDOW_MS]
     shifted = next(t for t in novel if t["service"] == "support-bot")
     assert shifted["current_share"] > 0.15 and shifted["examples"]
-    for example in shifted["examples"]:
+    for example in shifted["examples"][:-1]:  # the last names the nearest reference topic
         index = int(example.split(":")[0].rsplit("-", 1)[1])
         assert (": redacted " in example) == bool(index % 2)  # text only for store captures
 
