@@ -18,6 +18,8 @@ BENCHMARKS: Final = (
     "bench.bench_worker",
     "bench.bench_freshness",
     "bench.bench_prompts",
+    "bench.bench_embeddings",
+    "bench.bench_drift",
 )
 
 
