@@ -34,6 +34,7 @@ from dashboards.panels import (
     table_panel,
     thresholds,
     timeseries_panel,
+    with_sections,
 )
 from dashboards.query import annotation_target, datasource_ref
 from streams.drift.consumer import ALERT_RULE
@@ -293,13 +294,13 @@ def build() -> dashboard_builder.Dashboard:
         "Drift per scope (service, model, span kind, direction): the flagged scopes and what to do, "
         "drift scores, topic shares and novel traffic with examples, and the shape features' PSI.",
     )
-    for variable in _variables():
-        dashboard = dashboard.with_variable(variable)
-    dashboard = dashboard.annotation(drift_alert_annotation()).with_row(row("Now"))
-    for panel in _now():
-        dashboard = dashboard.with_panel(panel)
-    dashboard = dashboard.with_row(row("Drift score")).with_panel(_score())
-    dashboard = dashboard.with_row(row(SERVICE_ROW, repeat="service"))
-    for panel in _service():
-        dashboard = dashboard.with_panel(panel)
-    return dashboard
+    return with_sections(
+        dashboard,
+        _variables(),
+        [
+            (row("Now"), _now()),
+            (row("Drift score"), [_score()]),
+            (row(SERVICE_ROW, repeat="service"), _service()),
+        ],
+        drift_alert_annotation(),
+    )

@@ -15,8 +15,9 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from grafana_foundation_sdk.builders import common as common_builder
 from grafana_foundation_sdk.builders import dashboard as dashboard_builder
@@ -38,6 +39,7 @@ __all__ = [
     "WHEN_RED",
     "FilterVariable",
     "PanelBuilder",
+    "Section",
     "calls_filters",
     "doc",
     "filter_variables",
@@ -52,6 +54,7 @@ __all__ = [
     "thresholds",
     "timeseries_panel",
     "var_filter",
+    "with_sections",
 ]
 
 ALL_VALUE: Final = "'__all__'"
@@ -320,3 +323,24 @@ def new_dashboard(uid: str, title: str, description: str) -> dashboard_builder.D
             .include_vars(True)
         )
     )
+
+
+Section = tuple[dashboard_builder.Row, Sequence[Any]]
+
+
+def with_sections(
+    dashboard: dashboard_builder.Dashboard,
+    variables: Sequence[Any],
+    sections: Sequence[Section],
+    annotation: Any | None = None,
+) -> dashboard_builder.Dashboard:
+    """``dashboard`` with its variables, an optional annotation, then each row and its panels."""
+    for variable in variables:
+        dashboard = dashboard.with_variable(variable)
+    if annotation is not None:
+        dashboard = dashboard.annotation(annotation)
+    for header, panels in sections:
+        dashboard = dashboard.with_row(header)
+        for panel in panels:
+            dashboard = dashboard.with_panel(panel)
+    return dashboard

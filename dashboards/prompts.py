@@ -33,6 +33,7 @@ from dashboards.panels import (
     thresholds,
     timeseries_panel,
     var_filter,
+    with_sections,
 )
 from dashboards.query import annotation_target, datasource_ref
 
@@ -339,19 +340,15 @@ def build() -> dashboard_builder.Dashboard:
         "One prompt: its versions and labels, the canary against its baseline with confidence "
         "bands, the verdicts, and each version's calls, cost and scores.",
     )
-    for variable in _variables():
-        dashboard = dashboard.with_variable(variable)
-    dashboard = dashboard.annotation(label_annotation()).with_row(row("Now"))
-    for panel in _now():
-        dashboard = dashboard.with_panel(panel)
-    dashboard = dashboard.with_row(row("Versions and labels"))
-    for panel in _labels():
-        dashboard = dashboard.with_panel(panel)
-    dashboard = dashboard.with_row(row("Canary verdicts")).with_panel(_verdicts())
-    dashboard = dashboard.with_row(row("Canary metric: $metric", repeat="metric"))
-    for panel in _metric():
-        dashboard = dashboard.with_panel(panel)
-    dashboard = dashboard.with_row(row("Cost and quality per version"))
-    for panel in _versions():
-        dashboard = dashboard.with_panel(panel)
-    return dashboard
+    return with_sections(
+        dashboard,
+        _variables(),
+        [
+            (row("Now"), _now()),
+            (row("Versions and labels"), _labels()),
+            (row("Canary verdicts"), [_verdicts()]),
+            (row("Canary metric: $metric", repeat="metric"), _metric()),
+            (row("Cost and quality per version"), _versions()),
+        ],
+        label_annotation(),
+    )

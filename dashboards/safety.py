@@ -36,6 +36,7 @@ from dashboards.panels import (
     thresholds,
     timeseries_panel,
     var_filter,
+    with_sections,
 )
 from dashboards.query import DATABASE
 from streams.storage import GUARDRAIL_FINDINGS_TABLE, GUARDRAIL_ROLLUP_TABLE
@@ -291,15 +292,12 @@ def build() -> dashboard_builder.Dashboard:
         "Guardrail findings on LLM prompts and outputs: PII and secrets, prompt injection, "
         "content filters, by service, category and prompt version.",
     )
-    for variable in _filter_variables():
-        dashboard = dashboard.with_variable(variable)
-    dashboard = dashboard.with_row(row("Totals"))
-    for panel in _stats():
-        dashboard = dashboard.with_panel(panel)
-    dashboard = dashboard.with_row(row("Trends"))
-    for panel in _trends():
-        dashboard = dashboard.with_panel(panel)
-    dashboard = dashboard.with_row(row("Where and what"))
-    for panel in [_per_service(), _pii_types(), _prompt_versions(), _recent()]:
-        dashboard = dashboard.with_panel(panel)
-    return dashboard
+    return with_sections(
+        dashboard,
+        _filter_variables(),
+        [
+            (row("Totals"), _stats()),
+            (row("Trends"), _trends()),
+            (row("Where and what"), [_per_service(), _pii_types(), _prompt_versions(), _recent()]),
+        ],
+    )
