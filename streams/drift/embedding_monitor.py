@@ -45,6 +45,7 @@ from streams.drift.embedding import (
     priority,
     topic_rows,
 )
+from streams.drift.monitor import WindowSpan, drift_row
 from streams.drift.watermark import Watermark
 
 __all__ = [
@@ -267,8 +268,11 @@ class EmbeddingDriftMonitor:
         while len(self.closed) > self.config.reference_windows:
             self.closed.popleft()
         end = start + self.config.window_ms
+        span = WindowSpan(start, end, ref_start, ref_end, kind, evaluated_at_ms)
         flagged = flag(results, fdr=self.config.fdr, floors=self.config.floors)
-        rows = [_row(r, start, end, ref_start, ref_end, kind, evaluated_at_ms) for r in flagged]
+        rows = [
+            drift_row(span, (r.scope[0], "", r.scope[1], r.scope[2]), r, r.effect) for r in flagged
+        ]
         topic_out = [
             {
                 "window_start": start,
@@ -291,31 +295,3 @@ class EmbeddingDriftMonitor:
 def _seed(scope: Scope) -> int:
     key = "/".join(scope).encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big")
-
-
-def _row(
-    result: EmbeddingResult, start: int, end: int, ref_start: int, ref_end: int, kind: str, at: int
-) -> dict[str, Any]:
-    service, span_kind, direction = result.scope
-    return {
-        "window_start": start,
-        "window_end": end,
-        "reference_start": ref_start,
-        "reference_end": ref_end,
-        "reference_kind": kind,
-        "service": service,
-        "model": "",
-        "span_kind": span_kind,
-        "direction": direction,
-        "feature": result.feature,
-        "test": result.test,
-        "statistic": result.statistic,
-        "p_value": result.p_value,
-        "q_value": result.q_value,
-        "effect": result.effect,
-        "reference_n": result.reference_n,
-        "current_n": result.current_n,
-        "top_shift": result.top_shift,
-        "flagged": result.flagged,
-        "evaluated_at": at,
-    }

@@ -20,12 +20,19 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from streams.drift.shape import DriftResult, ShapeWindow, compare, flag
+from streams.drift.shape import ShapeWindow, compare, flag
 from streams.drift.watermark import Watermark
 
-__all__ = ["DRIFT_FIELDS", "DriftConfig", "ShapeDriftMonitor"]
+__all__ = [
+    "DRIFT_FIELDS",
+    "DriftConfig",
+    "ShapeDriftMonitor",
+    "TestedResult",
+    "WindowSpan",
+    "drift_row",
+]
 
 DIRECTION_NONE: Final = ""
 DRIFT_FIELDS: Final = (
@@ -135,37 +142,75 @@ class ShapeDriftMonitor:
                 fdr=self.config.fdr,
                 min_psi=self.config.min_psi,
             )
-            end = start + self.config.window_ms
-            rows = [_row(r, start, end, ref_start, ref_end, kind, evaluated_at_ms) for r in results]
+            span = WindowSpan(
+                start, start + self.config.window_ms, ref_start, ref_end, kind, evaluated_at_ms
+            )
+            rows = [drift_row(span, (*r.scope, DIRECTION_NONE), r, r.psi) for r in results]
         self.closed.append((start, window))
         while len(self.closed) > self.config.reference_windows:
             self.closed.popleft()
         return rows
 
 
-def _row(
-    result: DriftResult, start: int, end: int, ref_start: int, ref_end: int, kind: str, at: int
+class TestedResult(Protocol):
+    """What every drift test result has (shape and embedding results alike)."""
+
+    @property
+    def feature(self) -> str: ...
+    @property
+    def test(self) -> str: ...
+    @property
+    def statistic(self) -> float: ...
+    @property
+    def p_value(self) -> float: ...
+    @property
+    def q_value(self) -> float: ...
+    @property
+    def reference_n(self) -> int: ...
+    @property
+    def current_n(self) -> int: ...
+    @property
+    def top_shift(self) -> str: ...
+    @property
+    def flagged(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpan:
+    """A closed window, the reference it was compared with, and when."""
+
+    start: int
+    end: int
+    reference_start: int
+    reference_end: int
+    reference_kind: str
+    evaluated_at: int
+
+
+def drift_row(
+    span: WindowSpan, scope: tuple[str, str, str, str], result: TestedResult, effect: float
 ) -> dict[str, Any]:
-    service, model, span_kind = result.scope
+    """The ``llm_drift`` row of one result; ``scope`` is (service, model, span kind, direction)."""
+    service, model, span_kind, direction = scope
     return {
-        "window_start": start,
-        "window_end": end,
-        "reference_start": ref_start,
-        "reference_end": ref_end,
-        "reference_kind": kind,
+        "window_start": span.start,
+        "window_end": span.end,
+        "reference_start": span.reference_start,
+        "reference_end": span.reference_end,
+        "reference_kind": span.reference_kind,
         "service": service,
         "model": model,
         "span_kind": span_kind,
-        "direction": DIRECTION_NONE,
+        "direction": direction,
         "feature": result.feature,
         "test": result.test,
         "statistic": result.statistic,
         "p_value": result.p_value,
         "q_value": result.q_value,
-        "effect": result.psi,
+        "effect": effect,
         "reference_n": result.reference_n,
         "current_n": result.current_n,
         "top_shift": result.top_shift,
         "flagged": result.flagged,
-        "evaluated_at": at,
+        "evaluated_at": span.evaluated_at,
     }
