@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -23,10 +22,10 @@ baseline_app = typer.Typer(
 )
 drift_app.add_typer(baseline_app, name="baseline")
 
-SinceOpt = Annotated[
-    str, typer.Option("--since", help="Start of the period, as an age (e.g. 2h, 30m, 1d).")
+FromOpt = Annotated[
+    str, typer.Option("--from", help="Start of the period: now-2h, now-1d or an ISO time (UTC).")
 ]
-UntilOpt = Annotated[str, typer.Option("--until", help="End of the period, as an age (0s: now).")]
+ToOpt = Annotated[str, typer.Option("--to", help="End of the period: now, now-30m or an ISO time.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -52,29 +51,27 @@ def _when(ms: int) -> str:
 
 @baseline_app.command("set")
 def baseline_set(
-    since: SinceOpt = "2h",
-    until: UntilOpt = "0s",
+    from_: FromOpt = "now-2h",
+    to: ToOpt = "now",
     bootstrap: BootstrapOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Pin the calls and texts of a period as the drift reference (the running monitor picks it up)."""
+    from llmwatch.grafana import parse_time
     from llmwatch.processes import drift_configs, drift_encoder
     from streams.drift.baseline import save_baseline
     from streams.drift.baseline_build import build_baseline
-    from streams.slo.config import parse_duration
 
     settings = _settings(bootstrap=bootstrap, data_dir=data_dir)
+    now = datetime.now(UTC)
     try:
-        back, forward = parse_duration(since), parse_duration(until)
+        start_at, end_at = parse_time(from_, now), parse_time(to, now)
     except ValueError as exc:
         err_console.print(f"[red]bad period:[/red] {exc}")
         raise typer.Exit(2) from exc
-    now = int(time.time() * 1000)
-    start, end = now - back, now - forward
+    start, end = int(start_at.timestamp() * 1000), int(end_at.timestamp() * 1000)
     if end <= start:
-        err_console.print(
-            f"[red]bad period:[/red] --since {since!r} is not before --until {until!r}"
-        )
+        err_console.print(f"[red]bad period:[/red] --from {from_!r} is not before --to {to!r}")
         raise typer.Exit(2)
     _shape, embedding = drift_configs(settings)
     encoder = drift_encoder(settings) if embedding is not None else None
@@ -82,7 +79,8 @@ def baseline_set(
         baseline = build_baseline(
             settings.bootstrap, settings.layout, start, end, embedding=embedding, encoder=encoder
         )
-    baseline.set_at_ms, baseline.set_by = now, settings.prompt_user or ""
+    baseline.set_at_ms = int(now.timestamp() * 1000)
+    baseline.set_by = settings.prompt_user or ""
     save_baseline(settings.drift_baseline_dir, baseline)
     _print(baseline.summary())
     console.print(f"pinned: {settings.drift_baseline_dir}")

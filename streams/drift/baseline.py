@@ -1,6 +1,6 @@
 """The pinned drift baseline: a known-good period's shape counts and text samples, saved to a folder.
 
-``llmwatch drift baseline set --since 2h`` reads the calls and texts topics over a time range, builds
+``llmwatch drift baseline set --from now-2h`` reads the calls and texts topics over a time range, builds
 one :class:`~streams.drift.shape.ShapeWindow` and one bottom-k
 :class:`~streams.drift.embedding.EmbeddingSample` per text scope (the same sampling as the live monitor),
 and :func:`save_baseline` writes them to a folder: ``shape.json`` (binned counts), ``texts.npz`` (per

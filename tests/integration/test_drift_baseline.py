@@ -62,7 +62,7 @@ def test_baseline_set_show_pin_and_clear(
     }
     runner = CliRunner()
     result = runner.invoke(
-        app, ["drift", "baseline", "set", "--since", "10m", "--data-dir", str(tmp_path)], env=env
+        app, ["drift", "baseline", "set", "--from", "now-10m", "--data-dir", str(tmp_path)], env=env
     )
     assert result.exit_code == 0, result.output
     assert "support-bot/llm/input" in result.output and "support-bot/llm/output" in result.output
@@ -100,10 +100,10 @@ def test_baseline_set_show_pin_and_clear(
 def test_a_bad_period_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
-        ["drift", "baseline", "set", "--since", "ten minutes", "--data-dir", str(tmp_path)],
+        ["drift", "baseline", "set", "--from", "ten minutes ago", "--data-dir", str(tmp_path)],
         env={"COLUMNS": "160"},
     )
-    assert result.exit_code == 2 and "'ten minutes'" in result.output
+    assert result.exit_code == 2 and "'ten minutes ago'" in result.output
 
 
 class _NoEncoder:
