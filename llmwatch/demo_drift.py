@@ -32,6 +32,7 @@ __all__ = [
     "DriftSummary",
     "publish_drift_traffic",
     "read_drift",
+    "run_drift_phase",
     "start_drift",
     "wait_for_drift",
     "wait_out_earlier_traffic",
@@ -141,6 +142,29 @@ def publish_drift_traffic(settings: Settings, seed: int) -> tuple[int, int, int]
         publisher.close()
     stats = publisher.stats
     return origin + SHIFTED_WINDOW * window_ms, stats.emitted, stats.delivered
+
+
+def run_drift_phase(
+    settings: Settings,
+    seed: int,
+    timeout_s: float,
+    console: Any,
+    traffic_done: float,
+    client: Any,
+) -> tuple[ChildProcess, DriftSummary, tuple[int, int]]:
+    """Start the drift process, publish the windows, wait for the verdict; the process, the summary
+    to fill in later, and the calls (accepted, delivered) the phase added."""
+    console.print("drift: waiting for the earlier traffic to leave the drift look-back...")
+    wait_out_earlier_traffic(traffic_done)
+    process = start_drift(settings)
+    console.print(
+        f"drift monitor: pid {process.pid}, log {settings.log_dir / 'drift.log'}; "
+        f"{SHIFT_SHARE:.0%} of {SHIFT_SERVICE}'s prompts move to a new topic in the last window"
+    )
+    window_start, accepted, delivered = publish_drift_traffic(settings, seed)
+    if not wait_for_drift(client, settings.database, window_start, timeout_s):
+        console.print("[red]drift: no verdict for the shifted window in time[/red]")
+    return process, DriftSummary(window_start), (accepted, delivered)
 
 
 def read_drift(client: Any, database: str, window_start_ms: int) -> DriftSummary:

@@ -28,16 +28,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from llmwatch.broker import TansuBroker
-from llmwatch.demo_drift import (
-    SHIFT_SERVICE,
-    SHIFT_SHARE,
-    DriftSummary,
-    publish_drift_traffic,
-    read_drift,
-    start_drift,
-    wait_for_drift,
-    wait_out_earlier_traffic,
-)
+from llmwatch.demo_bad_events import bad_event
+from llmwatch.demo_drift import DriftSummary, read_drift, run_drift_phase
 from llmwatch.demo_guardrails import (
     GuardrailRow,
     read_guardrails,
@@ -151,32 +143,6 @@ class DemoSummary:
         )
 
 
-# Each breaks the contract differently; the demo shows them arriving in llm_dlq with their reasons.
-BAD_EVENTS: Final[tuple[dict[str, Any], ...]] = (
-    {"input_tokens": -3},
-    {"end_offset_s": -5},  # end_time before start_time
-    {"span_kind": "robot"},
-    {"provider_name": "Open AI"},
-    {"start_time": "yesterday"},
-)
-
-
-def _bad_event(index: int) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    event: dict[str, Any] = {
-        "event_id": f"demo-bad-{now.timestamp():.0f}-{index}",
-        "service": "demo-bad-producer",
-        "start_time": now.isoformat(),
-        "end_time": now.isoformat(),
-    }
-    defect = dict(BAD_EVENTS[index % len(BAD_EVENTS)])
-    shift = defect.pop("end_offset_s", None)
-    if shift is not None:
-        event["end_time"] = (now + timedelta(seconds=shift)).isoformat()
-    event.update(defect)
-    return event
-
-
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -262,7 +228,7 @@ def _drive_traffic(
     summary.planted = dict(report.planted)
     summary.pii_values = report.pii_values
     for index in range(options.bad_events):
-        publisher.emit(_bad_event(index))
+        publisher.emit(bad_event(index))
     publisher.flush(30.0)
     publisher.close()
     stats = publisher.stats
@@ -406,32 +372,6 @@ def _write_snapshots(
         summary.snapshot_errors.extend(errors)
 
 
-def _run_drift(
-    settings: Settings,
-    options: DemoOptions,
-    console: Console,
-    summary: DemoSummary,
-    traffic_done: float,
-    client: Any,
-) -> ChildProcess:
-    """The drift phase (``llmwatch.demo_drift``): start the process, publish the windows, wait."""
-    console.print("drift: waiting for the earlier traffic to leave the drift look-back...")
-    wait_out_earlier_traffic(traffic_done)
-    process = start_drift(settings)
-    console.print(
-        f"drift monitor: pid {process.pid}, log {settings.log_dir / 'drift.log'}; "
-        f"{SHIFT_SHARE:.0%} of {SHIFT_SERVICE}'s prompts move to a new topic in the last window"
-    )
-    window_start, accepted, delivered = publish_drift_traffic(settings, options.seed)
-    summary.events_emitted += accepted
-    summary.events_accepted += accepted
-    summary.events_delivered += delivered
-    summary.drift = DriftSummary(window_start)
-    if not wait_for_drift(client, settings.database, window_start, options.drain_timeout_s):
-        console.print("[red]drift: no verdict for the shifted window in time[/red]")
-    return process
-
-
 def run_demo(settings: Settings, options: DemoOptions, console: Console) -> DemoSummary:
     """Run the whole pipeline on embedded parts and return what ClickHouse holds afterwards."""
     from sinks.clickhouse import connect
@@ -490,7 +430,17 @@ def run_demo(settings: Settings, options: DemoOptions, console: Console) -> Demo
                     wait_for_canary(sink, options.drain_timeout_s)
                 if options.drift:
                     analyzer.stop(WORKER_STOP_GRACE_S)  # its texts are analysed; these are drift's
-                    drift = _run_drift(settings, options, console, summary, traffic_done, client)
+                    drift, summary.drift, counts = run_drift_phase(
+                        settings,
+                        options.seed,
+                        options.drain_timeout_s,
+                        console,
+                        traffic_done,
+                        client,
+                    )
+                    summary.events_emitted += counts[0]
+                    summary.events_accepted += counts[0]
+                    summary.events_delivered += counts[1]
                     _drain(sink, options, console, summary)
                 # One more evaluation and snapshot round, stored before the sink stops.
                 console.print("collecting the last alerts and snapshots...")
