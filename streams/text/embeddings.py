@@ -6,13 +6,14 @@ so a dot product is a cosine similarity.
 
 Backends (``load_encoder(backend=...)``), all with the :class:`TextEncoder` interface:
 
-- ``"torch"`` (the default): fp32 sentence-transformers, about 110 texts/s at 128 tokens on two cores.
+- ``"torch"`` (the default): fp32 sentence-transformers.
 - ``"onnx-int8"``: the same weights exported to ONNX with int8 weights, run by onnxruntime
-  (:mod:`streams.text.embeddings_onnx`): about 2.5x faster, cosine to the fp32 vectors >= 0.97
-  (mean 0.99); its model file is written on first use into the caller's ``cache_dir``.
+  (:mod:`streams.text.embeddings_onnx`): about 3.5-4x faster on prompts of 20-120 words, cosine to
+  the fp32 vectors >= 0.98 (mean 0.99); its model file is written on first use into the caller's
+  ``cache_dir``. Vectors of different backends must not be compared with each other.
 
 What can block: :func:`load_encoder` takes about a second the first time (then it is cached; the
-first ``onnx-int8`` load in a new cache folder exports the model, a few seconds);
+first ``onnx-int8`` load in a new cache folder exports the model, 5-10 s);
 ``encode`` is CPU-bound (tens to a few hundred texts/s on two cores, see
 ``docs/performance.md``). Call it from the text-analysis consumer, never from the metrics path.
 """

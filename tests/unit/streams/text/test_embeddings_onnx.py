@@ -10,9 +10,12 @@ other). The model is exported once for the module (a few seconds).
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import threading
+import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -284,14 +287,23 @@ def test_the_cached_model_is_reused(cache_dir: Path, int8: OnnxEncoder) -> None:
 
 
 def test_a_failed_export_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also: the scratch folder of an export killed long ago is removed, a recent one is kept."""
+    cache = tmp_path / "cache"
+    dead, running = cache / ".export-dead", cache / ".export-running"
+    for folder in (dead, running):
+        folder.mkdir(parents=True)
+        (folder / "fp32.onnx").write_bytes(b"\x08\x07")
+    old = time.time() - embeddings_onnx.STALE_SCRATCH_S - 60
+    os.utime(dead, (old, old))
+
     def half_written(_weights: Path, destination: Path) -> None:
         destination.write_bytes(b"\x08\x07partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(embeddings_onnx, "_export_fp32", half_written)
     with pytest.raises(OSError, match="disk full"):
-        ensure_model(tmp_path / "cache")
-    assert list((tmp_path / "cache").iterdir()) == []
+        ensure_model(cache)
+    assert [p.name for p in cache.iterdir()] == [running.name]
 
 
 @pytest.mark.parametrize("backend", ["onnx", "ONNX-INT8", "tensorrt"])
@@ -303,6 +315,21 @@ def test_an_unknown_backend_is_named(backend: str) -> None:
 def test_onnx_needs_a_cache_dir() -> None:
     with pytest.raises(ValueError, match="cache_dir"):
         load_encoder(MAX_TOKENS, backend="onnx-int8")
+
+
+def test_a_missing_onnxruntime_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = metadata.version
+
+    def version(name: str) -> str:
+        if name == "onnxruntime":
+            raise metadata.PackageNotFoundError(name)
+        return installed(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    with pytest.raises(ImportError, match=r"onnxruntime.*llmwatch\[text\]"):
+        load_encoder(MAX_TOKENS, backend="onnx-int8", cache_dir=tmp_path)
 
 
 def test_bad_max_tokens_is_named(tmp_path: Path) -> None:
