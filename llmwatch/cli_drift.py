@@ -81,6 +81,7 @@ def baseline_set(
         )
     baseline.set_at_ms = int(now.timestamp() * 1000)
     baseline.set_by = settings.prompt_user or ""
+    baseline.encoder = settings.drift_encoder if encoder is not None else ""
     save_baseline(settings.drift_baseline_dir, baseline)
     _print(baseline.summary())
     console.print(f"pinned: {settings.drift_baseline_dir}")
@@ -116,7 +117,8 @@ def baseline_clear(data_dir: DataDirOpt = None) -> None:
 def _print(summary: dict[str, object]) -> None:
     from rich.table import Table
 
-    console.print(f"period: {_when(int(summary['start_ms']))} .. {_when(int(summary['end_ms']))}")  # type: ignore[call-overload]
+    start, end = int(str(summary["start_ms"])), int(str(summary["end_ms"]))
+    console.print(f"period: {_when(start)} .. {_when(end)}, encoder: {summary['encoder'] or '-'}")
     table = Table("scope", "kind", "calls / texts sampled")
     for key, kind in (("shape_scopes", "shape"), ("text_scopes", "texts")):
         for scope, count in dict(summary[key]).items():  # type: ignore[call-overload]

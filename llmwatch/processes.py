@@ -381,6 +381,7 @@ def run_drift(settings: Settings) -> int:
         drift=shape,
         embedding=embedding,
         baseline_dir=settings.drift_baseline_dir,
+        encoder_name=settings.drift_encoder,
         heartbeat_path=settings.heartbeat_path("drift"),
     )
     log.info(

@@ -44,6 +44,8 @@ class Baseline:
     texts: dict[TextScope, EmbeddingSample]
     set_at_ms: int = 0
     set_by: str = ""
+    # The encoder backend the vectors come from: vectors of different backends are never compared.
+    encoder: str = ""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class Baseline:
             "end_ms": self.end_ms,
             "set_at_ms": self.set_at_ms,
             "set_by": self.set_by,
+            "encoder": self.encoder,
             "shape_scopes": {"/".join(s): n for s, n in sorted(self.shape.calls.items())},
             "text_scopes": {"/".join(s): len(x) for s, x in sorted(self.texts.items())},
         }
@@ -90,6 +93,7 @@ def save_baseline(folder: Path, baseline: Baseline) -> None:
         "end_ms": baseline.end_ms,
         "set_at_ms": baseline.set_at_ms,
         "set_by": baseline.set_by,
+        "encoder": baseline.encoder,
     }
     _write(folder / MANIFEST, orjson.dumps(manifest))
 
@@ -133,6 +137,7 @@ def load_baseline(folder: Path, capacity: int) -> Baseline | None:
         texts,
         int(manifest.get("set_at_ms", 0)),
         str(manifest.get("set_by", "")),
+        str(manifest.get("encoder", "")),
     )
 
 

@@ -77,9 +77,10 @@ class DriftConsumerConfig:
     layout: TopicLayout
     drift: DriftConfig = field(default_factory=DriftConfig)
     embedding: EmbeddingDriftConfig | None = None  # None: no embedding drift (no texts read)
-    baseline_dir: Path | None = (
-        None  # a pinned baseline (streams.drift.baseline), checked each loop
-    )
+    # A pinned baseline (streams.drift.baseline), checked each loop; one embedded by another encoder
+    # backend than ``encoder_name`` is refused (their vectors are not comparable).
+    baseline_dir: Path | None = None
+    encoder_name: str = ""
     poll_timeout_s: float = 0.5
     batch_max_records: int = 500
     flush_timeout_s: float = 10.0
@@ -191,6 +192,15 @@ class DriftConsumer:
             baseline = None if mtime is None else load_baseline(folder, capacity)
         except ValueError as exc:
             log.error("drift: %s; keeping the current reference", exc)
+            return
+        wanted = self.config.encoder_name
+        if baseline is not None and baseline.texts and baseline.encoder != wanted:
+            log.error(
+                "drift: the baseline in %s was embedded with encoder %r, this monitor uses %r: "
+                "vectors of different encoders are not comparable; set the baseline again with "
+                "LLMWATCH_DRIFT_ENCODER=%s. Keeping the current reference",
+                folder, baseline.encoder, wanted, wanted,
+            )  # fmt: skip
             return
         span = (0, 0) if baseline is None else (baseline.start_ms, baseline.end_ms)
         self.monitor.pinned = None if baseline is None else baseline.shape

@@ -78,12 +78,20 @@ def test_baseline_set_show_pin_and_clear(
     shown = runner.invoke(app, ["drift", "baseline", "show", "--data-dir", str(tmp_path)], env=env)
     assert shown.exit_code == 0 and "support-bot/llm/input" in shown.output
 
+    assert baseline.encoder == "onnx-int8" and "encoder: onnx-int8" in result.output
     embedding = EmbeddingDriftConfig(window_ms=WINDOW_MS, min_samples=50, capacity=100)
-    config = DriftConsumerConfig(
-        broker.bootstrap, layout, DriftConfig(window_ms=WINDOW_MS), embedding=embedding,
-        baseline_dir=folder,
-    )  # fmt: skip
-    consumer = DriftConsumer(config, encoder=_NoEncoder())
+
+    def consumer_with(encoder_name: str) -> DriftConsumer:
+        config = DriftConsumerConfig(
+            broker.bootstrap, layout, DriftConfig(window_ms=WINDOW_MS), embedding=embedding,
+            baseline_dir=folder, encoder_name=encoder_name,
+        )  # fmt: skip
+        return DriftConsumer(config, encoder=_NoEncoder())
+
+    other = consumer_with("torch")  # vectors of another encoder are not comparable: refused
+    other._check_baseline()
+    assert other.monitor.pinned is None and other.texts is not None and other.texts.pinned is None
+    consumer = consumer_with("onnx-int8")
     consumer._check_baseline()
     assert consumer.monitor.pinned is not None and consumer.texts is not None
     assert consumer.texts.pinned is not None and set(consumer.texts.pinned) == set(baseline.texts)
