@@ -45,7 +45,7 @@ from streams.drift.embedding import (
     priority,
     topic_rows,
 )
-from streams.drift.monitor import WindowSpan, drift_row
+from streams.drift.monitor import WindowConfig, WindowSpan, drift_row
 from streams.drift.watermark import Watermark
 
 __all__ = [
@@ -70,12 +70,7 @@ _HASH_SPACE: Final = 2**64
 
 
 @dataclass(frozen=True, slots=True)
-class EmbeddingDriftConfig:
-    window_ms: int = 600_000
-    reference_windows: int = 6
-    grace_ms: int = 60_000
-    min_samples: int = 200
-    fdr: float = 0.01
+class EmbeddingDriftConfig(WindowConfig):
     floors: EffectFloors = field(default_factory=EffectFloors)
     capacity: int = DEFAULT_CAPACITY
     topics: int = DEFAULT_TOPICS
@@ -86,7 +81,8 @@ class EmbeddingDriftConfig:
     max_text_chars: int = 2_000  # the encoder reads ~128 tokens; longer texts are cut first
 
     def __post_init__(self) -> None:
-        for name in ("window_ms", "reference_windows", "min_samples", "capacity", "topics"):
+        WindowConfig.__post_init__(self)
+        for name in ("capacity", "topics"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.min_samples > self.capacity:

@@ -30,6 +30,7 @@ __all__ = [
     "DriftConfig",
     "ShapeDriftMonitor",
     "TestedResult",
+    "WindowConfig",
     "WindowSpan",
     "drift_row",
 ]
@@ -60,13 +61,15 @@ DRIFT_FIELDS: Final = (
 
 
 @dataclass(frozen=True, slots=True)
-class DriftConfig:
+class WindowConfig:
+    """What every drift monitor's windows need: their length, the trailing reference, the grace for
+    late calls, the minimum sample per scope, and the false discovery rate."""
+
     window_ms: int = 600_000
     reference_windows: int = 6
     grace_ms: int = 60_000
     min_samples: int = 200
     fdr: float = 0.01
-    min_psi: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("window_ms", "reference_windows", "min_samples"):
@@ -74,6 +77,11 @@ class DriftConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.grace_ms < 0:
             raise ValueError(f"grace_ms must be >= 0, got {self.grace_ms!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class DriftConfig(WindowConfig):
+    min_psi: float = 0.1
 
 
 @dataclass(slots=True)
