@@ -29,7 +29,6 @@ from dashboards.lint import lint_dashboard, provisioned_datasources
 from dashboards.macros import AllValue, QueryWindow, VariableValue, render_sql
 from dashboards.panels import ALL_VALUE, WHEN_RED
 from dashboards.query import DATABASE
-from dashboards.render import is_numeric_type, is_time_type
 from dashboards.runner import (
     QueryResult,
     panel_instances,
@@ -46,6 +45,7 @@ from streams.drift.consumer import ALERT_RULE
 from streams.drift.monitor import DriftConfig
 from streams.storage import ALERTS_TABLE, DRIFT_TABLE, DRIFT_TOPICS_TABLE
 from tests.clock import Clock
+from tests.unit.dashboards.panel_checks import assert_fits_its_panel
 from tests.unit.dashboards.seed_drift import (
     BASE_NOVEL_SHARE,
     NOVEL_SCOPE,
@@ -243,24 +243,9 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _numbers(result: QueryResult) -> list[Any]:
-    columns = [i for i, t in enumerate(result.types) if is_numeric_type(t)]
-    return [row[i] for row in result.rows for i in columns if row[i] is not None]
-
-
 @pytest.mark.parametrize("query", QUERIES, ids=lambda q: f"{q.kind}/{q.owner}")
 def test_query_returns_what_its_panel_needs(db: Db, query: Query) -> None:
-    result = _run(db, query, resolve_variables(db.client, DOC, db.window))
-    assert result.rows, f"{query.owner}: no rows"
-    if query.panel_type == "timeseries":
-        assert is_time_type(result.types[0]) and _numbers(result)
-        assert result.rows == sorted(result.rows, key=lambda r: r[0]), "rows must be in time order"
-    elif query.panel_type == "stat":
-        assert len(result.rows) == 1 and _numbers(result), result.rows
-    elif query.kind == "annotation":
-        assert {"time", "timeEnd", "title", "text", "tags"} <= set(result.columns)
-    elif query.kind == "variable":
-        assert all(isinstance(row[0], str) and row[0] for row in result.rows)
+    assert_fits_its_panel(query, _run(db, query, resolve_variables(db.client, DOC, db.window)))
 
 
 def test_variables_list_the_tested_services_and_the_directions(db: Db) -> None:

@@ -26,7 +26,7 @@ from dashboards.build import build_all
 from dashboards.lint import lint_dashboards, provisioned_datasources
 from dashboards.macros import AllValue, QueryWindow, VariableValue, render_sql
 from dashboards.panels import ALL_VALUE
-from dashboards.render import is_numeric_type, is_time_type
+from dashboards.render import is_numeric_type
 from dashboards.runner import (
     QueryResult,
     panel_interval_s,
@@ -40,6 +40,7 @@ from dashboards.walk import Query, queries, variables, visual_panels
 from sinks.migrate import apply_migrations
 from streams.slo.config import MINUTE_MS, GuardrailSli, Slo, load_slo_file
 from tests.clock import Clock, to_ms
+from tests.unit.dashboards.panel_checks import assert_fits_its_panel
 from tests.unit.dashboards.seed_guardrails import (
     INPUT_TEXT,
     OUTPUT_TEXT,
@@ -116,22 +117,9 @@ def _stat(db: Db, title: str, **chosen: list[str]) -> Any:
     return value
 
 
-def _numbers(result: QueryResult) -> list[Any]:
-    columns = [i for i, t in enumerate(result.types) if is_numeric_type(t)]
-    return [row[i] for row in result.rows for i in columns if row[i] is not None]
-
-
 @pytest.mark.parametrize("query", QUERIES, ids=lambda q: f"{q.kind}/{q.owner}")
 def test_query_returns_what_its_panel_needs(db: Db, query: Query) -> None:
-    result = _run(db, query, resolve_variables(db.client, DOC, db.window))
-    assert result.rows, f"{query.owner}: no rows"
-    if query.panel_type == "timeseries":
-        assert is_time_type(result.types[0]) and _numbers(result)
-        assert result.rows == sorted(result.rows, key=lambda r: r[0]), "rows must be in time order"
-    elif query.panel_type == "stat":
-        assert len(result.rows) == 1 and _numbers(result), result.rows
-    elif query.kind == "variable":
-        assert all(isinstance(row[0], str) and row[0] for row in result.rows)
+    assert_fits_its_panel(query, _run(db, query, resolve_variables(db.client, DOC, db.window)))
 
 
 @pytest.mark.parametrize("query", PANEL_QUERIES, ids=lambda q: q.owner)
