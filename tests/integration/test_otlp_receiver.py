@@ -539,6 +539,8 @@ def test_serve_runs_until_stop_is_set() -> None:
             time.sleep(0.05)
     assert status == 200
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        # serve() may start the gRPC server a moment after the HTTP one answered: wait for it.
+        grpc.channel_ready_future(channel).result(timeout=10)
         stub = TraceServiceStub(channel)  # type: ignore[no-untyped-call]
         with pytest.raises(grpc.RpcError) as denied:
             stub.Export(ExportTraceServiceRequest(), timeout=10)
