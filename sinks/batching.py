@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 __all__ = ["Chunk", "PendingBatches", "TopicPartitionKey"]
 
 TopicPartitionKey = tuple[str, int]
@@ -37,7 +39,7 @@ class Chunk:
     topic: str
     partition: int
     offset: int
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]] | pa.Table  # dicts, or the worker's Arrow calls
     value: bytes | None = (
         None  # the record's bytes, kept to dead-letter it if ClickHouse rejects it
     )

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
-from producers.wire import RecordError, now_ms, split_record
+import pyarrow as pa
+
+from producers.wire import now_ms
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE
 from streams.analytics.rollups import (
     ROLLUP_1M_FIELDS,
@@ -28,6 +30,7 @@ from streams.analytics.rollups import (
 from streams.drift.monitor import DRIFT_FIELDS
 from streams.drift.records import DRIFT_TOPIC_FIELDS, decode_drift
 from streams.evaluation.items import SCORE_FIELDS, decode_scores
+from streams.ingest.call_batches import decode_call_rows, decode_call_table, is_arrow_record
 from streams.ingest.records import DeadLetter, decode_dead_letter
 from streams.periodic import (
     PIPELINE_METRIC_FIELDS,
@@ -75,9 +78,11 @@ __all__ = [
     "WHOLE_RECORD",
     "Decoder",
     "Route",
+    "Rows",
     "TablesRoute",
     "dead_letter_row",
     "decode_call_rows",
+    "decode_calls_for_insert",
     "decode_dead_letter_rows",
     "default_routes",
 ]
@@ -86,7 +91,9 @@ __all__ = [
 WHOLE_RECORD: Final = -1
 
 Row = dict[str, Any]
-Decoder = Callable[[bytes | None], list[Row]]
+# A record's rows for one table: dicts, or an Arrow table (the worker's columnar calls records).
+Rows: TypeAlias = list[Row] | pa.Table
+Decoder = Callable[[bytes | None], Rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,7 @@ class Route:
     def tables(self) -> dict[str, tuple[str, ...]]:
         return {self.table: self.columns}
 
-    def split(self, value: bytes | None) -> dict[str, list[Row]]:
+    def split(self, value: bytes | None) -> dict[str, Rows]:
         return {self.table: self.decode(value)}
 
 
@@ -120,7 +127,7 @@ class TablesRoute:
     def table(self) -> str:
         return "+".join(self.columns)
 
-    def split(self, value: bytes | None) -> dict[str, list[Row]]:
+    def split(self, value: bytes | None) -> dict[str, Rows]:
         decoded = self.decode_snapshot(value)
         unknown = set(decoded) - set(self.columns)
         if unknown:
@@ -128,20 +135,14 @@ class TablesRoute:
         return decoded
 
 
-def decode_call_rows(value: bytes | None) -> list[Row]:
-    """The normalized call rows of one ``calls`` record (a batch envelope, or one bare row)."""
-    split = split_record(value)
-    if isinstance(split, RecordError):
-        raise ValueError(split.reason)
-    rows: list[Row] = split.events
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise ValueError(
-                f"row #{index} must be a JSON object, got {type(row).__name__}: {row!r:.80}"
-            )
+def decode_calls_for_insert(value: bytes | None) -> list[Row] | pa.Table:
+    """A ``calls`` record's rows: an Arrow table for the worker's columnar records (inserted by
+    ClickHouse's Arrow insert, no Python row per call), dict rows for a JSON batch or bare row."""
+    if is_arrow_record(value):
+        return decode_call_table(value)
     # Missing fields are not checked here (it would cost ~20% of the sink's CPU): the column
     # conversion raises a KeyError naming them, and the sink dead-letters the record then.
-    return rows
+    return decode_call_rows(value)
 
 
 def decode_dead_letter_rows(value: bytes | None) -> list[Row]:
@@ -175,7 +176,7 @@ def default_routes(layout: TopicLayout) -> Mapping[str, Route | TablesRoute]:
     the text-analysis consumer's guardrail rows, the evaluation path's scores, the prompt registry's
     versions and label moves, the canary analysis's verdicts, and the drift monitor's results."""
     return {
-        layout.calls: Route(CALLS_TABLE, decode_call_rows, CALL_COLUMNS),
+        layout.calls: Route(CALLS_TABLE, decode_calls_for_insert, CALL_COLUMNS),
         layout.dlq: Route(DLQ_TABLE, decode_dead_letter_rows, DLQ_COLUMNS),
         layout.rollups: TablesRoute(
             decode_rollups,

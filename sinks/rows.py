@@ -33,9 +33,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from sinks.values import BadValue, SchemaMismatch, column_types, find_bad_values
+from streams.ingest.call_batches import table_rows as decode_rows_of_table
 
 __all__ = [
     "BadValue",
@@ -81,25 +83,60 @@ def insert_groups(
     client: Client,
     database: str,
     table: str,
-    groups: Sequence[Sequence[Row]],
+    groups: Sequence[Sequence[Row] | pa.Table],
     columns: Sequence[str],
 ) -> list[RejectedGroup]:
     """Insert every group's rows; return the groups rejected for a bad value, with it.
 
-    One insert when all is well. After a failure: the groups with a bad value are set aside and the
-    others inserted in one insert. A failure that no bad value explains is raised unchanged; an
-    unknown table or column, or a :class:`SchemaMismatch`, is raised from the column lookup.
+    Groups are dict rows or Arrow tables (the worker's columnar calls). The Arrow groups go in one
+    Arrow insert, the dict groups in one column insert. After a failure of either: the groups with a
+    bad value are set aside and the others inserted in one insert (Arrow groups are checked as dict
+    rows then). A failure that no bad value explains is raised unchanged; an unknown table or column,
+    or a :class:`SchemaMismatch`, is raised from the column lookup.
     """
+    tables = [i for i, group in enumerate(groups) if isinstance(group, pa.Table)]
+    if tables:
+        try:
+            arrow = pa.concat_tables([groups[i] for i in tables]).select(list(columns))
+            client.insert_arrow(table, arrow, database=database)
+        except Exception:  # classified by the values, with the row groups below
+            as_rows = {i: _table_rows(groups[i]) for i in tables}
+            return _insert_row_groups(
+                client, database, table, [as_rows.get(i, g) for i, g in enumerate(groups)], columns
+            )
+        if len(tables) == len(groups):
+            return []
+        kept = [i for i in range(len(groups)) if i not in set(tables)]
+        rejected = _insert_row_groups(client, database, table, [groups[i] for i in kept], columns)
+        return [(kept[index], bad) for index, bad in rejected]
+    return _insert_row_groups(client, database, table, groups, columns)
+
+
+def _table_rows(table: pa.Table) -> Sequence[Row]:
+    """An Arrow calls table as the dict rows the row path checks (times as epoch ms)."""
+    return decode_rows_of_table(table)
+
+
+def _insert_row_groups(
+    client: Client,
+    database: str,
+    table: str,
+    groups: Sequence[Sequence[Row] | pa.Table],
+    columns: Sequence[str],
+) -> list[RejectedGroup]:
+    row_groups = [_table_rows(g) if isinstance(g, pa.Table) else g for g in groups]
     try:
-        insert_rows(client, database, table, [row for group in groups for row in group], columns)
+        insert_rows(
+            client, database, table, [row for group in row_groups for row in group], columns
+        )
         return []
     except Exception as exc:  # classified below by the values, not by the exception type
         failure = exc
-    rejected = _rejected_groups(client, database, table, groups, columns)
+    rejected = _rejected_groups(client, database, table, row_groups, columns)
     if not rejected:
         raise failure
     bad = {index for index, _ in rejected}
-    kept = [row for index, group in enumerate(groups) if index not in bad for row in group]
+    kept = [row for index, group in enumerate(row_groups) if index not in bad for row in group]
     insert_rows(client, database, table, kept, columns)
     return rejected
 

@@ -26,6 +26,7 @@ from streams.drift.consumer import TextEncoder
 from streams.drift.embedding import EmbeddingSample, SampledText, priority
 from streams.drift.embedding_monitor import DIRECTIONS, EmbeddingDriftConfig
 from streams.drift.shape import ShapeWindow
+from streams.ingest.call_batches import decode_call_rows
 from streams.topics import TopicLayout
 
 __all__ = ["build_baseline"]
@@ -91,10 +92,11 @@ def build_baseline(
         raise ValueError(f"baseline range is empty: start {start_ms} >= end {end_ms}")
     shape = ShapeWindow()
     for value in _read(bootstrap, layout.calls, start_ms, timeout_s):
-        split = split_record(value)
-        if isinstance(split, RecordError):
+        try:
+            rows = decode_call_rows(value)
+        except ValueError:
             continue
-        for row in split.events:
+        for row in rows:
             start = row.get("start_time") if isinstance(row, dict) else None
             if isinstance(start, int) and start_ms <= start < end_ms:
                 shape.add(row)

@@ -48,6 +48,7 @@ from streams.drift.embedding_monitor import EmbeddingDriftConfig, EmbeddingDrift
 from streams.drift.monitor import DriftConfig, ShapeDriftMonitor
 from streams.drift.records import encode_drift
 from streams.heartbeat import touch_heartbeat
+from streams.ingest.call_batches import decode_call_rows, is_arrow_record
 from streams.kafka_settings import acked_producer_settings
 from streams.outputs import Output, send_until_acked
 from streams.slo.alerts import AlertEvent, point_alert
@@ -257,12 +258,21 @@ class DriftConsumer:
                 log.warning("drift consumer error: %s", error)
             return []
         self.counts["records"] += 1
-        split = split_record(message.value())
-        if isinstance(split, RecordError):
-            self.counts["bad_records"] += 1
-            return []
+        value = message.value()
+        if is_arrow_record(value):  # the worker's columnar calls
+            try:
+                events: list[Any] = decode_call_rows(value)
+            except ValueError:
+                self.counts["bad_records"] += 1
+                return []
+        else:
+            split = split_record(value)
+            if isinstance(split, RecordError):
+                self.counts["bad_records"] += 1
+                return []
+            events = split.events
         pending: list[Pending] = []
-        for row in split.events:
+        for row in events:
             if not isinstance(row, dict):
                 continue
             if self.texts is None or not texts:

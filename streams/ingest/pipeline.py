@@ -8,7 +8,8 @@ Guarantees:
   already handles), the whole record becomes one dead letter with the error as its reason, so a poison
   record can neither crash nor stall the worker, and nothing is lost.
 - Every output record fits the output topics' record limit (``max_record_bytes``): the calls of one
-  source record are packed into as many envelopes as needed, the rollups likewise. A single normalized
+  source record are packed into as few Arrow records (``streams.ingest.call_batches``) as fit, the
+  rollups likewise. A single normalized
   row that cannot fit alone (e.g. an event carrying ~16 MiB of text, whose row is larger than the event)
   is dead-lettered with its size in the reason *before* the rollups are computed, so the rollups count
   exactly the rows that reach ``llm_calls``.
@@ -25,9 +26,10 @@ from typing import Any, Final
 
 import orjson
 
-from producers.wire import MAX_RECORD_BYTES, encode_batch_raw
+from producers.wire import MAX_RECORD_BYTES
 from streams.analytics.record import RecordAnalytics
 from streams.analytics.rollups import ROLLUPS_KIND, RecordRollups, rollup_tables
+from streams.ingest.call_batches import encode_call_batch, rows_to_columns
 from streams.ingest.records import DeadLetter
 from streams.ingest.validate import DEFAULT_TIME_BOUNDS, SourcePosition, TimeBounds, ingest_record
 from streams.table_rows import encode_tables
@@ -40,8 +42,12 @@ log = logging.getLogger(__name__)
 WHOLE_RECORD: Final = -1
 # Room left under the record limit for the Kafka record's own framing (key, headers, batch header).
 OUTPUT_RECORD_MARGIN_BYTES: Final = 4_096
-# The calls envelope around the rows (marker, version, sent_at, brackets): an upper bound.
-_ENVELOPE_BYTES: Final = 96
+# The Arrow stream around a calls batch (schema message ~7 KiB, batch header, end marker), bounded.
+_ENVELOPE_BYTES: Final = 16_384
+# A JSON row's size without its text and metadata is under this (its ~40 bounded strings at 6 bytes a
+# character when escaped, keys and numbers): only a row whose bound exceeds the limit is measured.
+_FIXED_ROW_JSON_BOUND: Final = 64 * 1024
+_JSON_BYTES_PER_CHAR: Final = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,25 +111,40 @@ class RecordProcessor:
         )
         dead_letters = list(result.dead_letters)
         rows: list[dict[str, Any]] = []
-        encoded: list[bytes] = []
+        indexes: list[int] = []
         row_limit = self.record_limit - _ENVELOPE_BYTES
         for index, row in zip(result.indexes, result.rows, strict=True):
-            data = orjson.dumps(row)
-            if len(data) > row_limit:
-                dead_letters.append(_oversized(row, data, index, row_limit, source, record_ms))
-                continue
+            if _json_bound(row) > row_limit:
+                data = orjson.dumps(row)
+                if len(data) > row_limit:
+                    dead_letters.append(_oversized(row, data, index, row_limit, source, record_ms))
+                    continue
             rows.append(row)
-            encoded.append(data)
+            indexes.append(index)
+        calls, too_large = _pack_calls(rows, self.record_limit)
+        for position in sorted(too_large, reverse=True):
+            row = rows.pop(position)
+            data = orjson.dumps(row)
+            index = indexes.pop(position)
+            dead_letters.append(_oversized(row, data, index, row_limit, source, record_ms))
         if not rows:
             return RecordOutput(dead_letters=dead_letters, redactions=result.redactions)
         rollups = self.analytics.rollups(rows, source)
         return RecordOutput(
-            calls=list(_pack_rows(encoded, self.record_limit, result.sent_at_ms)),
+            calls=calls,
             rollups=list(_pack_rollups(rollups, self.record_limit)),
             dead_letters=dead_letters,
             rows=rows,
             redactions=result.redactions,
         )
+
+
+def _json_bound(row: Mapping[str, Any]) -> int:
+    """An upper bound of the row's JSON size, from its free-text lengths alone."""
+    chars = len(row["input_text"]) + len(row["output_text"])
+    for key, value in row["metadata"].items():
+        chars += len(key) + len(value)
+    return _FIXED_ROW_JSON_BOUND + _JSON_BYTES_PER_CHAR * chars
 
 
 def _oversized(
@@ -148,15 +169,24 @@ def _oversized(
     )
 
 
-def _pack_rows(encoded: Sequence[bytes], limit: int, sent_at_ms: int | None) -> Iterator[bytes]:
-    """Calls envelopes of consecutive rows, each at most ``limit`` bytes (every row fits alone)."""
-    start, size = 0, _ENVELOPE_BYTES
-    for i, data in enumerate(encoded):
-        if i > start and size + len(data) + 1 > limit:
-            yield encode_batch_raw(encoded[start:i], sent_at_ms=sent_at_ms)
-            start, size = i, _ENVELOPE_BYTES
-        size += len(data) + 1
-    yield encode_batch_raw(encoded[start:], sent_at_ms=sent_at_ms)
+def _pack_calls(rows: Sequence[Mapping[str, Any]], limit: int) -> tuple[list[bytes], list[int]]:
+    """Arrow calls records of consecutive rows, each at most ``limit`` bytes, and the indexes of rows
+    too large for a record alone. All rows go in one record, or halves until every part fits (a row
+    whose JSON fits the limit nearly always fits alone as Arrow, which carries no keys or escapes)."""
+    records: list[bytes] = []
+    too_large: list[int] = []
+    pending = [(0, len(rows))]
+    while pending:
+        start, stop = pending.pop()
+        data = encode_call_batch(rows_to_columns(rows[start:stop]))
+        if len(data) <= limit:
+            records.append(data)
+        elif stop - start == 1:
+            too_large.append(start)
+        else:
+            middle = (start + stop) // 2
+            pending.extend(((middle, stop), (start, middle)))
+    return records, too_large
 
 
 def _pack_rollups(rollups: RecordRollups, limit: int) -> Iterator[bytes]:

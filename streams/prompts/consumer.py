@@ -39,10 +39,10 @@ from confluent_kafka import (
 )
 
 from producers.prompts.records import decode_registry_record
-from producers.wire import RecordError, split_record
 from streams.clock import Clock, wall_clock_ms
 from streams.evaluation.items import decode_scores
 from streams.heartbeat import touch_heartbeat
+from streams.ingest.call_batches import decode_call_rows
 from streams.kafka_settings import acked_producer_settings
 from streams.outputs import Output, send_until_acked
 from streams.prompts.analyzer import CanaryAnalyzer, Decision
@@ -162,12 +162,8 @@ class CanaryConsumer:
                 self._registry_pos = (offset + 1) if offset is not None else self._registry_pos
                 self.analyzer.apply_registry(decode_registry_record(value or b""))
             elif topic == layout.calls:
-                split = split_record(value)
-                if isinstance(split, RecordError):
-                    raise ValueError(split.reason)
-                for row in split.events:
-                    if isinstance(row, dict):
-                        self.analyzer.add_call(row)
+                for row in decode_call_rows(value):
+                    self.analyzer.add_call(row)
             elif topic == layout.guardrails:
                 for row in decode_guardrails(value).get(GUARDRAIL_ROLLUP_TABLE, []):
                     self.analyzer.add_guardrail_rollup(row)

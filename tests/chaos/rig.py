@@ -26,8 +26,8 @@ from typing import Any, Final
 from llmwatch.broker import free_port, tansu_binary, wait_for_broker
 from llmwatch.processes import ChildProcess
 from llmwatch.settings import Settings
-from producers.wire import SplitRecord, split_record
 from streams.admin import ensure_topics
+from streams.ingest.call_batches import decode_call_rows
 from tests.chaos.folder_lock import FolderLock
 from tests.chaos.proxy import TcpProxy
 from tests.integration.pipeline_harness import ProcessGroup, TopicWatcher, pipeline_settings
@@ -102,9 +102,8 @@ class CountingWatcher(TopicWatcher):
     def _add(self, message: Any) -> None:
         super()._add(message)
         if message.topic() == self._calls:
-            record = split_record(message.value())
-            if isinstance(record, SplitRecord):
-                self.published.update(event["event_id"] for event in record.events)
+            rows = decode_call_rows(message.value())
+            self.published.update(row["event_id"] for row in rows)
 
 
 class ProxiedBroker:

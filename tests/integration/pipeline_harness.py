@@ -36,11 +36,11 @@ from llmwatch.settings import ENV_PREFIX, Settings
 from producers.events import LlmCallEvent
 from producers.sdk import Publisher
 from producers.simulator import Simulator
-from producers.wire import SplitRecord, split_record
 from sinks.schema import CALLS_TABLE, DLQ_TABLE, qualified
 from sinks.stats import SinkStats
 from sinks.writer import ClickHouseSink
 from streams.analytics.rollups import ROLLUP_TABLE
+from streams.ingest.call_batches import decode_call_rows
 from streams.topics import TopicLayout
 from tests.integration.kafka_io import QUIET, Positions, committed
 
@@ -286,10 +286,9 @@ class TopicWatcher:
         topic, partition = message.topic(), message.partition()
         self.ends[(topic, partition)] = message.offset() + 1
         if topic == self._calls:
-            record = split_record(message.value())
-            assert isinstance(record, SplitRecord), record
-            self.event_ids.update(event["event_id"] for event in record.events)
-            self.call_events += len(record.events)
+            rows = decode_call_rows(message.value())
+            self.event_ids.update(row["event_id"] for row in rows)
+            self.call_events += len(rows)
         elif topic == self._dlq:
             self.dead_letter_ids.add(orjson.loads(message.value())["dead_letter_id"])
 

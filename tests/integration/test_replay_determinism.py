@@ -18,7 +18,7 @@ from typing import Any, Final
 from producers.wire import encode_batch
 from sinks.migrate import apply_migrations
 from sinks.routes import default_routes
-from sinks.rows import insert_rows
+from sinks.rows import insert_groups
 from streams.analytics.record import AnalyticsConfig, RecordAnalytics
 from streams.ingest.pipeline import RecordOutput, RecordProcessor
 from streams.ingest.validate import SourcePosition
@@ -66,8 +66,10 @@ def _store(client: Any, database: str, outputs: Sequence[RecordOutput]) -> None:
             route = routes[topic]
             for value in values:
                 for table, rows in route.split(value).items():
-                    if rows:
-                        insert_rows(client, database, table, rows, route.tables[table])
+                    if len(rows):
+                        assert not insert_groups(
+                            client, database, table, [rows], route.tables[table]
+                        )
 
 
 def _process(

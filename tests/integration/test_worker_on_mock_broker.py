@@ -13,7 +13,7 @@ from llmwatch.mockbroker import MockClusterBroker
 from llmwatch.processes import ChildProcess
 from producers.sdk import Publisher
 from producers.simulator import Simulator, default_scenario
-from producers.wire import SplitRecord, split_record
+from streams.ingest.call_batches import decode_call_rows
 from streams.topics import TopicLayout, faust_internal_specs
 
 EVENTS = 2_000
@@ -67,9 +67,7 @@ def _forwarded_ids(bootstrap: str, topic: str, expected: int, timeout_s: float) 
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            split = split_record(message.value())
-            assert isinstance(split, SplitRecord)
-            seen.update(row["event_id"] for row in split.events)
+            seen.update(row["event_id"] for row in decode_call_rows(message.value()))
     finally:
         consumer.close()
     return seen

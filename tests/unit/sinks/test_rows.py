@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
 
@@ -10,6 +11,7 @@ from sinks.migrate import apply_migrations
 from sinks.rows import insert_groups, insert_rows, to_columns
 from sinks.schema import CALL_COLUMNS, CALLS_TABLE, DLQ_COLUMNS, DLQ_TABLE, qualified
 from sinks.values import BadValue, SchemaMismatch
+from streams.ingest.call_batches import decode_call_table, encode_call_batch, rows_to_columns
 from tests.unit.sinks.factories import call_rows, dead_letter
 
 DB = "rows_test"
@@ -140,3 +142,29 @@ def test_insert_groups_propagates_infrastructure_errors(client: Any) -> None:
     client.command(f"DROP TABLE {qualified(CALLS_TABLE, DB)}")
     with pytest.raises(DatabaseError, match="UNKNOWN_TABLE"):
         insert_groups(client, DB, CALLS_TABLE, [call_rows(3)], CALL_COLUMNS)
+
+
+def _arrow(rows: list[dict[str, Any]]) -> pa.Table:
+    return decode_call_table(encode_call_batch(rows_to_columns(rows)))
+
+
+def test_arrow_groups_go_in_with_the_dict_groups(client: Any) -> None:
+    groups: list[Any] = [_arrow(call_rows(10, start=0)), call_rows(10, start=10)]
+    groups.append(_arrow(call_rows(10, start=20)))
+    assert insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS) == []
+    assert _count(client) == 30
+    stored = client.query(
+        f"SELECT sum(input_tokens), toUnixTimestamp64Milli(min(start_time)) "
+        f"FROM {qualified(CALLS_TABLE, DB)} FINAL"
+    ).result_rows[0]
+    rows = [row for start in (0, 10, 20) for row in call_rows(10, start=start)]
+    assert stored == (sum(r["input_tokens"] for r in rows), min(r["start_time"] for r in rows))
+
+
+def test_an_arrow_group_missing_a_column_is_rejected_alone(client: Any) -> None:
+    bad = _arrow(call_rows(5, start=100)).drop_columns(["service"])
+    groups: list[Any] = [_arrow(call_rows(5, start=0)), bad, call_rows(5, start=5)]
+    rejected = insert_groups(client, DB, CALLS_TABLE, groups, CALL_COLUMNS)
+    assert [index for index, _ in rejected] == [1]
+    assert "service" in str(rejected[0][1])
+    assert _count(client) == 10

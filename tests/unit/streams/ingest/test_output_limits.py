@@ -10,9 +10,10 @@ import orjson
 import pytest
 
 from producers.events import MAX_METADATA_VALUE_CHARS
-from producers.wire import encode_batch, split_record
+from producers.wire import encode_batch
 from streams.analytics.record import RecordAnalytics
 from streams.analytics.rollups import ROLLUP_TABLE, decode_rollups
+from streams.ingest.call_batches import decode_call_rows
 from streams.ingest.pipeline import OUTPUT_RECORD_MARGIN_BYTES, RecordProcessor
 from streams.ingest.records import decode_dead_letter
 from streams.ingest.validate import SourcePosition
@@ -52,7 +53,7 @@ def test_calls_of_one_record_are_split_into_records_under_the_limit() -> None:
     )
     assert len(out.calls) > 5
     assert all(len(record) <= LIMIT - OUTPUT_RECORD_MARGIN_BYTES for record in out.calls)
-    ids = [row["event_id"] for record in out.calls for row in split_record(record).events]  # type: ignore[union-attr]
+    ids = [row["event_id"] for record in out.calls for row in decode_call_rows(record)]
     assert sorted(ids) == sorted(row["event_id"] for row in out.rows) and len(ids) == 200
     requests = sum(
         row["requests"] for record in out.rollups for row in decode_rollups(record)[ROLLUP_TABLE]

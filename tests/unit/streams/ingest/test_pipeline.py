@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from producers.wire import encode_batch, split_record
+from producers.wire import encode_batch
 from streams.analytics.record import RecordAnalytics
 from streams.analytics.rollups import ROLLUP_TABLE, decode_rollups
+from streams.ingest.call_batches import decode_call_rows
 from streams.ingest.pipeline import RecordProcessor
 from streams.ingest.records import decode_dead_letter
 from streams.ingest.validate import SourcePosition
@@ -38,9 +39,9 @@ def test_good_record_yields_calls_rollups_and_dead_letters() -> None:
     out = processor.process(record, SOURCE, time.time_ns() // 1_000_000)
     (calls_record,) = out.calls
     (rollups_record,) = out.rollups
-    calls = split_record(calls_record)
-    assert not isinstance(calls, Exception) and len(calls.events) == 1  # type: ignore[union-attr]
-    assert calls.events[0]["cost_usd"] > 0  # type: ignore[union-attr]
+    calls = decode_call_rows(calls_record)
+    assert len(calls) == 1 and calls[0]["cost_usd"] > 0
+    assert calls == out.rows
     assert decode_rollups(rollups_record)[ROLLUP_TABLE][0]["requests"] == 1
     assert [d.index_in_record for d in out.dead_letters] == [1]
 
