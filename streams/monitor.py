@@ -118,6 +118,7 @@ class StreamMonitor:
                 return False
             self._next_offsets[key] = source.offset + 1
         limit = self._clock() + self._max_future_ms
+        kept = []
         for row in rows:
             start, end = row["start_time"], row["end_time"]
             if end < start:
@@ -125,9 +126,10 @@ class StreamMonitor:
             elif end > limit:
                 self.future_events += 1
             else:
-                if self.evaluator is not None:
-                    self.evaluator.observe(row)
+                kept.append(row)
                 self.top_users.add(row["tenant_id"], row["user_id"], row["cost_usd"], start)
+        if self.evaluator is not None:
+            self.evaluator.observe_record(kept)
         self._changes += 1
         return True
 

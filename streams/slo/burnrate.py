@@ -28,7 +28,8 @@ SLO holds at most ``(longest window + allowed lateness) / 1 min`` minute buckets
 not whole minutes; 362 for 6 h and 2 min) plus the hourly buckets of its period (720 for 30 d): measured
 ~200 KB per ratio SLO and ~135 KB per cost SLO once the period is full (:meth:`memory_bytes`).
 
-Cost (12 SLOs, one core): ``observe`` ~5-10 µs per row, ``evaluate`` ~0.6 ms, ``status_rows`` ~3 ms.
+Cost (12 SLOs, one core): ``observe`` ~5-10 µs per row, ``observe_record`` (the worker's path: a record's rows
+summed per SLO and bucket first) ~1-2 µs per row, ``evaluate`` ~0.6 ms, ``status_rows`` ~3 ms.
 
 Error budget (``budget_remaining`` in status rows): over the hourly buckets held in the SLO period, the
 hours h with ``floor_hour(T) - period < h <= floor_hour(T)``. Ratio SLIs: ``1 - bad / (total *
@@ -44,7 +45,7 @@ blocks or does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -166,6 +167,45 @@ class BurnRateEvaluator:
     def observe_many(self, rows: Iterable[Row]) -> None:
         for row in rows:
             self.observe(row)
+
+    def observe_record(self, rows: Sequence[Row]) -> None:
+        """:meth:`observe` for the rows of one source record, summed per SLO and minute bucket first
+        (the worker's hot path: ~1-2 µs a row instead of ~15).
+
+        Same counts as :meth:`observe` row by row, with one difference in order: the watermark moves
+        to the record's largest ``end_time`` before its rows are judged late, not row by row. So a
+        row that row-by-row observation would have added to a bucket that a later row of the same
+        record then pruned is counted late instead; the buckets, and so every burn rate and budget,
+        are the same either way."""
+        now = None if self._clock is None else self._clock()
+        kept: Sequence[Row] = rows
+        if now is not None:
+            limit = now + self._max_future_ms
+            kept = [r for r in rows if r["start_time"] <= limit and r["end_time"] <= limit]
+            self._future += len(rows) - len(kept)
+        if not kept:
+            return
+        top = max(r["end_time"] for r in kept)
+        if self._watermark is None or top > self._watermark:
+            self._watermark = top
+        self._advance(self._watermark if now is None else max(self._watermark, now))
+        self._observed += len(kept)
+        by_state: dict[int, tuple[SloWindows, list[Row], list[int]]] = {}
+        for row in kept:
+            bucket = row["start_time"] // MINUTE_MS * MINUTE_MS
+            for state in self._states_for(row):
+                entry = by_state.get(id(state))
+                if entry is None:
+                    entry = by_state[id(state)] = (state, [], [])
+                entry[1].append(row)
+                entry[2].append(bucket)
+        late_rows: set[int] = set()
+        for state, matched, buckets in by_state.values():
+            state.matched += len(matched)
+            late = state.add_many(matched, buckets)
+            state.late += len(late)
+            late_rows.update(id(matched[position]) for position in late)
+        self._late += len(late_rows)
 
     def _advance(self, reference: int) -> None:
         """Move the lateness floor (never back) to ``reference`` - lateness and prune."""

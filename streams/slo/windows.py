@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,18 @@ def _count(buckets: dict[int, _Bucket], key: int, good: bool, spent: float, unpr
     if bucket is None:
         bucket = buckets[key] = _Bucket()
     bucket.total += 1
+    bucket.good += good
+    bucket.spent += spent
+    bucket.unpriced += unpriced
+
+
+def _count_many(
+    buckets: dict[int, _Bucket], key: int, good: int, total: int, spent: float, unpriced: int
+) -> None:
+    bucket = buckets.get(key)
+    if bucket is None:
+        bucket = buckets[key] = _Bucket()
+    bucket.total += total
     bucket.good += good
     bucket.spent += spent
     bucket.unpriced += unpriced
@@ -208,6 +220,36 @@ class SloWindows:
         hour_ms = bucket_ms // HOUR_MS * HOUR_MS
         if self.hour_horizon is None or hour_ms > self.hour_horizon:
             _count(self.hours, hour_ms, *counted)
+
+    def add_many(self, rows: Sequence[Row], buckets: Sequence[int]) -> list[int]:
+        """:meth:`add` for many matching rows (``buckets[i]`` is row i's minute bucket), summed per
+        bucket first; returns the positions of the rows that are late (bucket at or before the
+        horizon), which are not counted. The counts equal those of :meth:`add` row by row."""
+        horizon = self.horizon
+        late: list[int] = []
+        sums: dict[int, list[Any]] = {}
+        for position, (row, bucket_ms) in enumerate(zip(rows, buckets, strict=True)):
+            if horizon is not None and bucket_ms <= horizon:
+                late.append(position)
+                continue
+            counted = self._classify(row)
+            if counted is None:
+                continue
+            good, spent, unpriced = counted
+            entry = sums.get(bucket_ms)
+            if entry is None:
+                sums[bucket_ms] = [good, 1, spent, unpriced]
+            else:
+                entry[0] += good
+                entry[1] += 1
+                entry[2] += spent
+                entry[3] += unpriced
+        for bucket_ms, (good, total, spent, unpriced) in sums.items():
+            _count_many(self.minutes, bucket_ms, good, total, spent, unpriced)
+            hour_ms = bucket_ms // HOUR_MS * HOUR_MS
+            if self.hour_horizon is None or hour_ms > self.hour_horizon:
+                _count_many(self.hours, hour_ms, good, total, spent, unpriced)
+        return late
 
     def prune(self, lateness_floor: int) -> None:
         """Move the horizons to ``lateness_floor`` (watermark - lateness, floored) and drop buckets."""
