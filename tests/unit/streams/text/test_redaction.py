@@ -8,7 +8,7 @@ from typing import Final
 
 import pytest
 
-from streams.text.redaction import Redactor
+from streams.text.redaction import CACHE_ENTRIES, CACHED_TEXT_CHARS, Redactor
 
 
 @pytest.mark.parametrize(
@@ -141,3 +141,21 @@ def test_secret_named_fields_belong_to_the_secret_kind() -> None:
     values = {"password": "hunter2-fake", "note": "jane.doe@example.com"}
     redacted = Redactor(frozenset({"EMAIL"})).redact_mapping(values)
     assert redacted == {"password": "hunter2-fake", "note": "<EMAIL>"}
+
+
+def test_cached_answers_equal_fresh_ones_and_do_not_share_counts() -> None:
+    redactor = Redactor()
+    text = "mail bob@example.com or call +1 415 555 0100"
+    first = redactor.redact(text)
+    first.counts["EMAIL"] = 99  # a caller changing its result must not change the next answer
+    again = redactor.redact(text)
+    assert again == Redactor()._redact(text) and again.counts["EMAIL"] == 1
+    long_text = "x" * (CACHED_TEXT_CHARS + 1) + " bob@example.com"
+    assert redactor.redact(long_text).text.endswith("<EMAIL>")
+
+
+def test_the_cache_is_bounded() -> None:
+    redactor = Redactor()
+    for i in range(CACHE_ENTRIES + 10):
+        assert redactor.redact(f"user{i}@example.com").text == "<EMAIL>"
+    assert len(redactor._cache) <= CACHE_ENTRIES
