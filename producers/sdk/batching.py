@@ -36,8 +36,8 @@ __all__ = [
 TRACE_KEY_BUCKETS: Final = 32
 # Upper bound of the envelope's bytes around the events: marker, version, sent_at_ms and brackets.
 ENVELOPE_OVERHEAD_BYTES: Final = 96
-# CPython's cost of holding one event besides its JSON: the bytes header (33), the queue's tuple (56)
-# and the deque and batch list slots (8 + 8), rounded up.
+# CPython's cost of holding one event besides its JSON: the bytes header (33), the staged record's
+# tuple (56) and the deque and batch list slots (8 + 8), rounded up.
 EVENT_OVERHEAD_BYTES: Final = 128
 _KEYS: Final[tuple[bytes, ...]] = tuple(b"tb-%d" % n for n in range(TRACE_KEY_BUCKETS))
 

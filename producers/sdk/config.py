@@ -11,9 +11,10 @@ Producer defaults and why:
   bounds how long a record may wait for the broker before its events count as ``delivery_failed``.
 ``producer_config`` overrides or extends any of these (e.g. ``security.protocol``, SASL settings).
 
-Memory bounds: the SDK's own hold (queue + pending batches) is at most ``queue_max_events`` events and
-``queue_max_bytes`` bytes (:data:`DEFAULT_QUEUE_MAX_BYTES`, 64 MiB), whichever binds first; librdkafka
-holds at most ``queue.buffering.max.kbytes`` more. A record value (one batch envelope) is at most
+Memory bounds: the SDK's own hold is at most ``queue_max_events`` events (queued and accepted) and its
+accepted events take at most ``queue_max_bytes`` bytes (:data:`DEFAULT_QUEUE_MAX_BYTES`, 64 MiB),
+whichever binds first (``producers.sdk.sender``); librdkafka holds at most
+``queue.buffering.max.kbytes`` more. A record value (one batch envelope) is at most
 :data:`MAX_RECORD_VALUE_BYTES`, so librdkafka never refuses a record the SDK built as too large.
 """
 
@@ -100,7 +101,7 @@ class PublisherConfig:
     text_capture: TextCapture = TextCapture.OFF
     # Where text records go; None: the events topic's name with ".texts" for its last part.
     text_topic: str | None = None
-    # Accepted events, and their bytes, the SDK may hold (queue + pending batches) before ``emit`` drops.
+    # Events the SDK may hold (queued + accepted) before ``emit`` drops, and the accepted ones' bytes.
     queue_max_events: int = DEFAULT_QUEUE_MAX_EVENTS
     queue_max_bytes: int = DEFAULT_QUEUE_MAX_BYTES
     batch_max_events: int = DEFAULT_BATCH_MAX_EVENTS

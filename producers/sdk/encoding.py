@@ -1,5 +1,8 @@
 """Turn what an app passes to ``emit`` into one event's JSON bytes and its key bucket.
 
+Runs on the SDK's background thread (``producers.sdk.send_loop``), never on the app's thread: ``emit``
+only queues the event. Pure: no I/O, no locks.
+
 Guarantees:
 - :func:`encode_event` never raises: anything it cannot encode comes back as :class:`Rejected` with
   the reason.
@@ -15,8 +18,9 @@ Guarantees:
   200-byte event pins 4 KiB, a 1 MB one 8 MiB), which would make the SDK's byte limit
   (``producers.sdk.batching.held_bytes``) undercount queued memory up to 20x. The copy costs ~0.2 us.
 - An event whose JSON exceeds what fits in one Kafka record (:data:`MAX_EVENT_BYTES`: the record limit
-  less librdkafka's framing, the key and the batch envelope) is rejected here, so ``emit`` counts it
-  as ``dropped_invalid`` instead of accepting it and losing it later to librdkafka's size check.
+  less librdkafka's framing, the key and the batch envelope) is rejected here, so the SDK's thread
+  counts it as ``dropped_invalid`` instead of accepting it and losing it later to librdkafka's size
+  check.
 """
 
 from __future__ import annotations

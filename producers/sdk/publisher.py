@@ -2,14 +2,28 @@
 LLM call, and a background thread ships events to Kafka in batch envelopes (``producers.wire``).
 
 Guarantees:
-- ``emit`` never raises into the app and never blocks it: it serializes the event (microseconds) and
-  puts it on a bounded local queue without waiting; when the queue is full the event is dropped,
-  counted and reported by a rate-limited warning. ``emit`` returns True iff the event was accepted.
-- Memory is bounded by bytes, not only by count: the SDK holds (queue + pending batches) at most
-  ``queue_max_bytes`` (default ``DEFAULT_QUEUE_MAX_BYTES``, 64 MiB) of events, counted as their JSON
-  plus ~128 bytes of Python objects each; an event that would exceed it is dropped at ``emit`` and
-  counted as ``dropped_queue_bytes``. librdkafka holds at most ``queue.buffering.max.kbytes`` (64 MiB)
-  more. An event too large for one Kafka record is dropped at ``emit`` as ``dropped_invalid``.
+- ``emit`` never raises into the app and never blocks it, and costs the app's thread about a
+  microsecond: it stamps the active prompt (``producers.prompts.context``), checks the type and the
+  event-count bound without a lock, and appends a reference to the event to the SDK's inbox (see
+  ``producers.sdk.sender``). It takes no lock and encodes nothing, and copies only a mapping that is
+  not a dict or an event it stamps with a prompt; the SDK's thread does the rest
+  (``producers.sdk.send_loop``). ``emit`` returns True iff the event was queued. It is refused on
+  the spot, counted, when it is not a mapping or an ``LlmCallEvent`` (``dropped_invalid``), when the
+  SDK holds ``queue_max_events`` events (``dropped_queue_full``) or after ``close``
+  (``dropped_closed``); the thread may still drop a queued event it cannot serialize or that is too
+  large for one Kafka record (``dropped_invalid``), or that would take the SDK over its byte bound
+  (``dropped_queue_bytes``). Every drop is counted and reported by a rate-limited warning;
+  ``stats.queued`` counts the events the thread has not checked yet.
+- The SDK reads a dict passed to ``emit`` after ``emit`` returns (at its thread's next turn, normally
+  within 50 ms; later while it works off a backlog): do not change the dict, nor the values in it,
+  once emitted; build a new one per event (``track`` / ``observe`` and the integrations do). The SDK
+  never changes it.
+- Memory is bounded by bytes, not only by count: the SDK's accepted events (pending batches) take at
+  most ``queue_max_bytes`` (default ``DEFAULT_QUEUE_MAX_BYTES``, 64 MiB), counted as their JSON plus
+  ~128 bytes of Python objects each; an event that would exceed it is dropped when the thread checks it
+  and counted as ``dropped_queue_bytes``. Queued events are the app's own objects, held until the
+  thread's next turn; with the accepted ones they are at most ``queue_max_events``. librdkafka holds at
+  most ``queue.buffering.max.kbytes`` (64 MiB) more.
 - Accepted events are delivered at least once; the producer is idempotent, so librdkafka's retries
   add no duplicates. Events that cannot be delivered are counted (see :class:`PublisherStats`), never
   silently lost. Every event carries an ``event_id`` (generated if missing), so replays can be
@@ -17,11 +31,13 @@ Guarantees:
 - Message key: ``tb-<crc32(trace_id) % 32>`` (``producers.sdk.batching``), so all spans of a trace
   land on one partition and one process's events keep their order within a trace.
 - ``feedback(target, name, value, ...)`` sends human feedback (``producers.feedback``) on the texts
-  topic, keyed by the target's trace bucket; like ``emit`` it never raises nor blocks.
+  topic, keyed by the target's trace bucket; like ``emit`` it never raises nor blocks (it encodes on
+  the caller's thread: feedback is rare and small).
 - Text capture is off by default (``text_capture="off"``): ``input_text`` / ``output_text`` never leave
   the app. With ``"analyze"`` or ``"store"`` (or an event's own ``text_capture``) they go to the texts
   topic as a text record (``producers.texts``), never in the event itself.
 - ``flush(timeout)`` and ``close(timeout)`` are bounded by their timeout (``close`` plus a 0.25 s grace).
+  ``flush`` covers every event queued before the call (the thread checks and sends them first).
   ``close`` is idempotent and runs at interpreter exit; a Publisher that is garbage-collected without
   ``close`` stops its thread after a last flush in the background. Safe after ``os.fork()``: the child
   gets its own queue, thread and producer on its first ``emit``.
@@ -67,7 +83,7 @@ from producers.sdk.config import (
     DEFAULT_SHUTDOWN_TIMEOUT_S,
     PublisherConfig,
 )
-from producers.sdk.encoding import EventDefaults, Rejected, encode_event
+from producers.sdk.encoding import EventDefaults
 from producers.sdk.send_loop import create_producer
 from producers.sdk.sender import Sender
 from producers.sdk.stats import PublisherStats
@@ -145,7 +161,7 @@ class Publisher:
             environment=config.environment,
             text_capture=config.text_capture,
         )
-        self._sender = Sender(config, create_producer(config))
+        self._sender = Sender(config, create_producer(config), self._defaults)
         self._finalizer = weakref.finalize(self, self._sender.stop, config.shutdown_timeout_s)
         self._finalizer.atexit = False  # the sender module closes live senders at exit itself
         self._prompts_topic = _prompts_topic(config.topic, prompts_topic)
@@ -204,13 +220,11 @@ class Publisher:
             return self._prompts
 
     def emit(self, event: LlmCallEvent | Mapping[str, Any]) -> bool:
-        """Queue one event for sending. Never raises, never blocks; True iff accepted."""
+        """Queue one event for the SDK's thread. Never raises, never blocks, never encodes; True iff
+        queued (the thread may still drop it, counted; see ``stats``)."""
         try:
-            encoded = encode_event(with_prompt(event), self._defaults)
-            if isinstance(encoded, Rejected):
-                self._sender.counters.drop("dropped_invalid", 1, encoded.reason)
-                return False
-            return self._sender.submit(encoded.payload, encoded.bucket, encoded.text)
+            # The active prompt is this thread's / task's: stamp it here (a copy, only when active).
+            return self._sender.offer(with_prompt(event))
         except Exception:  # e.g. "can't start new thread" at interpreter shutdown
             log.debug("llmwatch: emit failed", exc_info=True)
             return False

@@ -1,20 +1,33 @@
-"""The SDK's background thread: drain the local queue, pack batches per key bucket, produce them.
+"""The SDK's background thread: check and encode what ``emit`` queued, pack batches per key bucket,
+produce them.
 
 Guarantees:
+- All the per-event work happens here, not on the app's thread: encoding (``producers.sdk.encoding``:
+  defaults, event ids, the text-capture policy, the record size check) and the byte bound
+  (``Counters.accept``). Events are taken from the inbox in chunks of :data:`TAKE_CHUNK`, at most
+  :data:`MAX_EVENTS_PER_TURN` per turn, in the order they were queued. Between events the thread
+  gives the GIL back to the app's threads once it has run for :data:`GIL_SLICE_S` (see
+  :meth:`SendLoop._yield_gil`), so an app thread waiting for the GIL waits about that long, not the
+  interpreter's switch interval (5 ms), which the SDK leaves alone.
+- A flush request (:class:`Barrier`) is served only once every event queued before it was taken,
+  checked and, if accepted, batched; then the pending batches are produced and librdkafka flushed.
 - A batch record holds at most ``batch_max_events`` events and ``batch_max_bytes`` bytes (a single
   larger event goes alone) and waits at most ``flush_interval_s`` plus one tick
   (:data:`TICK_S`) before it is produced.
 - When librdkafka's buffer is full (``BufferError``), the thread serves delivery reports and retries for
   up to ``buffer_full_timeout_s``, then drops the batch (counted as ``dropped_buffer_full``). While it
-  retries it does not drain the local queue, so a long broker outage ends in ``dropped_queue_full`` or
-  ``dropped_queue_bytes`` at ``emit`` rather than in unbounded memory.
-- Delivery reports count every event of a record as delivered or failed. On stop, whatever librdkafka
-  still holds at the deadline is purged and counted as failed, so no accepted event goes uncounted.
+  retries it still takes and checks queued events (so the inbox stays short and the app's objects are
+  not kept alive) but builds no batches: a long broker outage ends in ``dropped_queue_bytes`` or
+  ``dropped_queue_full`` (counted here or at ``emit``) rather than in unbounded memory.
+- Delivery reports count every event of a record as delivered or failed. On stop, the thread checks
+  and sends queued events until the stop deadline and counts those left as ``dropped_closed``;
+  whatever librdkafka still holds at the deadline is purged and counted as failed, so no event goes
+  uncounted.
   The thread keeps its own count of the events each producer holds (:class:`Handed`): what a retired
   producer never reports within :data:`RETIRE_WAIT_S` is counted as failed by that count, and its late
   reports, if any, are ignored, so no event is counted twice or left unsettled.
-- What an event counted against the SDK's bounds at ``emit`` (``Counters.accept``: one event and its
-  bytes) is released exactly once, when its batch is handed to librdkafka (whose buffer
+- What an event counted against the SDK's bounds when it was accepted here (``Counters.accept``: one
+  event and its bytes) is released exactly once, when its batch is handed to librdkafka (whose buffer
   ``queue.buffering.max.kbytes`` bounds) or dropped.
 - A fatal librdkafka error (the idempotent producer fenced after an outage longer than
   ``message.timeout.ms``) replaces the producer, so events emitted after the broker is back are
@@ -28,27 +41,44 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from producers.sdk.batching import Batch, Batcher, bucket_key
+from producers.sdk.batching import Batch, Batcher, bucket_key, held_bytes
 from producers.sdk.config import PublisherConfig
+from producers.sdk.encoding import EventDefaults, Rejected, encode_event
 from producers.sdk.stats import Counters, DropReporter
 from producers.wire import encode_batch_raw
 
-__all__ = ["TICK_S", "Barrier", "QueueItem", "SendLoop", "create_producer"]
+__all__ = [
+    "GIL_SLICE_S",
+    "TICK_S",
+    "Barrier",
+    "ControlItem",
+    "Record",
+    "SendLoop",
+    "create_producer",
+]
 
 log = logging.getLogger("producers.sdk")
 
 # How often the thread takes queued events, serves delivery reports and sends due batches.
 TICK_S: Final = 0.05
-# Events taken from the queue in one turn before due batches and delivery reports are served.
+# Events taken from the inbox in one turn before due batches and delivery reports are served.
 MAX_EVENTS_PER_TURN: Final = 2_000
+# Events taken from the inbox under one acquisition of the counters' lock.
+TAKE_CHUNK: Final = 64
+# The longest stretch of per-event Python work (checking, encoding, batching) the thread runs before
+# it gives the GIL back to the app's threads; see SendLoop._yield_gil.
+GIL_SLICE_S: Final = 200e-6
+# How long the thread sleeps to give the GIL away: long enough for a thread waiting for the GIL to
+# wake up and take it (a zero sleep releases the GIL but takes it back before a waiter wakes).
+GIL_YIELD_S: Final = 20e-6
 BUFFER_RETRY_POLL_S: Final = 0.05
 ERROR_PAUSE_S: Final = 0.1
 # How long a producer being retired (replaced, or at stop) may take to report its purged records.
@@ -73,10 +103,14 @@ def _earliest(*deadlines: float | None) -> float | None:
 
 
 class Barrier:
-    """A flush request: settled when every record produced before it was acknowledged."""
+    """A flush request: settled when every record produced before it was acknowledged.
 
-    def __init__(self, deadline: float) -> None:
+    ``mark``: ``Counters.taken_mark()`` when it was made; the thread serves it once it has taken that
+    many events from the inbox."""
+
+    def __init__(self, deadline: float, mark: int = 0) -> None:
         self.deadline = deadline
+        self.mark = mark
         self.done = threading.Event()
         self.settled = False
 
@@ -114,26 +148,32 @@ class Handed:
         self.retired = False
 
 
-# An encoded event, its key bucket and its text record (or None), or a flush request.
-QueueItem = tuple[bytes, int, bytes | None] | Barrier
+# An encoded event (b"" for none), its key bucket and its text record (or None).
+Record = tuple[bytes, int, bytes | None]
+# What the app's threads hand the thread besides events: a side record (feedback, already encoded and
+# counted against the bounds) or a flush request.
+ControlItem = Record | Barrier
 
 
 class SendLoop:
-    """The thread-side state. Only the thread touches the batcher and the producer."""
+    """The thread-side state. Only the thread touches the batcher, the staged records and the
+    producer."""
 
     def __init__(
         self,
         config: PublisherConfig,
         counters: Counters,
-        events: queue.SimpleQueue[QueueItem],
+        control: deque[ControlItem],
         producer: Producer | None,
+        defaults: EventDefaults,
         *,
         keepalive: object = None,
     ) -> None:
         self.config = config
         self.counters = counters
-        self.queue = events
+        self.control = control
         self.producer = producer
+        self.defaults = defaults
         self.keepalive = keepalive
         self.batcher = Batcher(
             config.batch_max_events, config.batch_max_bytes, config.flush_interval_s
@@ -142,12 +182,18 @@ class SendLoop:
         self.text_batcher = Batcher(
             config.batch_max_events, config.batch_max_bytes, config.flush_interval_s
         )
+        # Accepted records taken from the inbox while a produce waited for librdkafka's buffer; they
+        # go to the batchers, in order, before anything taken later.
+        self.staged: deque[Record] = deque()
+        # Events taken from the inbox, not checked yet (Counters counts them as queued).
+        self._hand: deque[object] = deque()
         self.reporter = DropReporter(counters)
         self.stop_deadline = math.inf
         self.final_ok = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._backlog = False
+        self._slice_ends = 0.0
         self._fatal: KafkaError | None = None  # set by librdkafka's callbacks on this thread
         self._handed = Handed()  # for the current producer
 
@@ -183,7 +229,7 @@ class SendLoop:
             return None
 
     def _turn(self) -> None:
-        # The thread sleeps on a timer, not on the queue: ``emit`` then never wakes it, and events
+        # The thread sleeps on a timer, not on the inbox: ``emit`` then never wakes it, and events
         # are taken in bulk, which keeps the app's threads and this one from trading the GIL.
         if not self._backlog:
             deadline = _earliest(self.batcher.next_deadline(), self.text_batcher.next_deadline())
@@ -191,15 +237,16 @@ class SendLoop:
             if wait > 0:
                 self._wake.wait(wait)
             self._wake.clear()
+        self._slice_ends = time.perf_counter() + GIL_SLICE_S
+        self._batch_staged()
         taken = 0
         while taken < MAX_EVENTS_PER_TURN and not self._stop.is_set():
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
+            taken += self._take_chunk()
+            if not self._hand:
                 break
-            self._take(item)
-            taken += 1
+            self._check_and_batch_hand()
         self._backlog = taken >= MAX_EVENTS_PER_TURN
+        self._serve_control()
         now = time.monotonic()
         for batch in self.batcher.due(now):
             self._send(batch)
@@ -211,11 +258,81 @@ class SendLoop:
             self._replace_producer()
         self.reporter.report(now)
 
-    def _take(self, item: QueueItem) -> None:
-        if isinstance(item, Barrier):
-            self._settle(item)
-            return
-        payload, bucket, text = item
+    def _yield_gil(self) -> None:
+        """Give the GIL to the app's threads once the current slice of work is over.
+
+        CPython hands the GIL to a waiting thread only after the holder kept it for the switch
+        interval (5 ms by default, process-wide: not ours to change) or when the holder blocks. An app
+        thread that had to wait for this one would wait that long; sleeping briefly after each slice
+        of :data:`GIL_SLICE_S` lets it in sooner. Uncontended, this costs a few percent of the
+        thread's throughput."""
+        if time.perf_counter() >= self._slice_ends:
+            time.sleep(GIL_YIELD_S)
+            self._slice_ends = time.perf_counter() + GIL_SLICE_S
+
+    def _check(self, item: object) -> Record | None:
+        """Encode one queued event and hold it against the bounds; None if it is dropped (counted)."""
+        encoded = encode_event(item, self.defaults)
+        if isinstance(encoded, Rejected):
+            self.counters.drop("dropped_invalid", 1, encoded.reason, checked=1)
+            return None
+        payload, text = encoded.payload, encoded.text
+        size = held_bytes(payload) if text is None else held_bytes(payload) + held_bytes(text)
+        config = self.config
+        if not self.counters.accept(
+            size, config.queue_max_events, config.queue_max_bytes, checked=True
+        ):
+            return None  # accept() counted the drop
+        return payload, encoded.bucket, text
+
+    def _take_chunk(self) -> int:
+        chunk = self.counters.take(TAKE_CHUNK)
+        self._hand.extend(chunk)
+        return len(chunk)
+
+    def _check_and_batch_hand(self) -> None:
+        """Check and batch the events in hand, then what a produce staged meanwhile, in order."""
+        hand = self._hand
+        while hand:
+            record = self._check(hand.popleft())
+            if record is not None:
+                self._batch(record)  # a full librdkafka buffer: _absorb takes the rest of the hand
+            self._yield_gil()
+        self._batch_staged()
+
+    def _absorb(self) -> None:
+        """While a produce waits for librdkafka's buffer: check the events in hand and in the inbox,
+        and stage the accepted ones (they are batched once the produce is done)."""
+        hand = self._hand
+        while hand or self._take_chunk():
+            record = self._check(hand.popleft())
+            if record is not None:
+                self.staged.append(record)
+            self._yield_gil()
+
+    def _batch_staged(self) -> None:
+        staged = self.staged
+        while staged:
+            self._batch(staged.popleft())
+
+    def _serve_control(self) -> None:
+        """Side records and flush requests; a flush waits until the events queued before it were
+        taken (and, taken, they were batched)."""
+        control = self.control
+        while control:
+            item = control[0]
+            if isinstance(item, Barrier):
+                if self.counters.taken < item.mark:
+                    return  # events queued before the flush are still in the inbox
+                control.popleft()
+                self._batch_staged()
+                self._settle(item)
+            else:
+                control.popleft()
+                self._batch(item)
+
+    def _batch(self, record: Record) -> None:
+        payload, bucket, text = record
         now = time.monotonic()
         if payload:  # empty: a side record (feedback) without an event
             for batch in self.batcher.add(bucket, payload, now):
@@ -266,6 +383,7 @@ class SendLoop:
                     self.counters.drop(full, count, "librdkafka queue full")
                     return
                 self.producer.poll(BUFFER_RETRY_POLL_S)
+                self._absorb()
                 self.reporter.report(time.monotonic())
                 continue
             except KafkaException as exc:
@@ -332,17 +450,25 @@ class SendLoop:
 
     def _shutdown(self) -> None:
         """Send what is left, wait for acks until the stop deadline, count the rest as failed."""
+        self._slice_ends = time.perf_counter() + GIL_SLICE_S
+        self._check_and_batch_hand()
+        while time.monotonic() < self.stop_deadline and self._take_chunk():
+            self._check_and_batch_hand()
+        unchecked = self.counters.take(len(self.counters.inbox))
+        if unchecked:
+            reason = "closed before the SDK's thread took it"
+            self.counters.drop("dropped_closed", len(unchecked), reason, checked=len(unchecked))
         barriers: list[Barrier] = []
-        while True:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
+        while self.control:
+            item = self.control.popleft()
             if isinstance(item, Barrier):
                 barriers.append(item)
             else:
-                self._take(item)
+                self._batch(item)
         self._send_pending()
+        while self.staged:  # accepted while a produce above waited for librdkafka's buffer
+            self._batch_staged()
+            self._send_pending()
         left = 0
         if self.producer is not None:
             left = self.producer.flush(max(0.0, self.stop_deadline - time.monotonic()))

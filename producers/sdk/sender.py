@@ -1,21 +1,35 @@
-"""The local queue and the background thread that turns queued events into Kafka records.
+"""The inbox ``emit`` fills and the background thread that turns its events into Kafka records.
 
 Guarantees:
-- :meth:`Sender.submit` never blocks and never raises. What the SDK holds (queue + pending batches) is
-  bounded twice: by ``queue_max_events`` events and by ``queue_max_bytes`` bytes
-  (``producers.sdk.batching.held_bytes`` per event). An event that would exceed either bound is
-  dropped and counted (``dropped_queue_full`` / ``dropped_queue_bytes``). Both checks and the count
-  take one short lock (``Counters.accept``); the queue itself is an unbounded ``SimpleQueue``, whose
-  ``put`` is ~15x cheaper than ``queue.Queue``'s. It starts the background thread on first use, also
-  in a forked child.
+- :meth:`Sender.offer` (what ``Publisher.emit`` calls) never blocks and never raises, and does the
+  least it can on the app's thread: a type check, one bound check read without a lock
+  (``Counters.load``) and a ``deque.append`` of a reference to the event. It takes no lock, copies
+  nothing (a copy per event is a tracked object that, piled up in the inbox, triggers the garbage
+  collector on the app's thread) and encodes nothing; the thread checks and encodes
+  (``producers.sdk.send_loop``). So the SDK reads a dict after ``emit`` returns, when its thread
+  takes it (at its next turn, :data:`~producers.sdk.send_loop.TICK_S`, or later while it works off a
+  backlog): the app must not change a dict, nor the values in it, after passing it to ``emit``. The
+  SDK never changes it. Mappings other than dicts are copied into a dict here. It starts the
+  background thread on first use, also in a forked child.
+- What the SDK holds is bounded twice. By events: the inbox plus the accepted events never exceed
+  ``queue_max_events``, checked at ``offer`` (an event over it is dropped there and counted as
+  ``dropped_queue_full``; concurrent ``emit`` calls can overshoot by one event each, and the thread's
+  own check then drops the excess). By bytes: accepted events (their JSON, ``held_bytes``) never exceed
+  ``queue_max_bytes``, checked when the thread accepts each event (``dropped_queue_bytes``). Events in
+  the inbox are the app's own objects, kept alive until the thread takes them: at its next turn
+  (:data:`~producers.sdk.send_loop.TICK_S`), also while librdkafka's buffer is full.
 - Delivery is at-least-once per record from librdkafka's point of view, and with the idempotent
-  producer no record is duplicated or reordered within a partition by retries. Every accepted event is
-  eventually counted as delivered or lost (see ``producers.sdk.stats``).
-- :meth:`Sender.flush` returns within ``timeout``. It is True iff every event accepted before the call
-  was delivered and no accepted event was lost since the previous ``flush`` (a loss of an event
-  emitted concurrently with the flush can make it False).
-- :meth:`Sender.close` is idempotent; it waits at most ``timeout`` plus :data:`JOIN_GRACE_S`.
-- After ``os.fork()`` the child gets a new queue, counters and thread, and a new producer on first use;
+  producer no record is duplicated or reordered within a partition by retries. Every event ``offer``
+  queued is eventually counted: accepted (then delivered or lost) or dropped (see
+  ``producers.sdk.stats``).
+- :meth:`Sender.flush` returns within ``timeout``. It is True iff every event queued before the call
+  was accepted and delivered and no accepted event was lost since the previous ``flush`` (a loss of an
+  event emitted concurrently with the flush can make it False). Events the thread drops at its
+  checks (invalid, over the byte bound) are counted, not reported by ``flush``.
+- :meth:`Sender.close` is idempotent; it waits at most ``timeout`` plus :data:`JOIN_GRACE_S`. Queued
+  events the thread did not take before the stop deadline, or that were emitted while closing, are
+  counted as ``dropped_closed``; the latter make it return False.
+- After ``os.fork()`` the child gets a new inbox, counters and thread, and a new producer on first use;
   events pending in the parent stay with the parent. The inherited librdkafka handle is deliberately
   leaked in the child: destroying it there waits ~1 s for threads that do not exist after fork.
 
@@ -28,17 +42,20 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
-import queue
 import threading
 import time
 import weakref
+from collections import deque
+from collections.abc import Mapping
 from typing import Final
 
 from confluent_kafka import Producer
 
+from producers.events import LlmCallEvent
 from producers.sdk.batching import held_bytes
 from producers.sdk.config import PublisherConfig
-from producers.sdk.send_loop import Barrier, QueueItem, SendLoop
+from producers.sdk.encoding import EventDefaults
+from producers.sdk.send_loop import Barrier, ControlItem, SendLoop
 from producers.sdk.stats import Counters, PublisherStats
 
 __all__ = ["JOIN_GRACE_S", "THREAD_NAME", "Sender"]
@@ -55,19 +72,30 @@ def _leak(handle: object) -> None:
 
 
 class Sender:
-    """The app-facing half of the pipeline: queue, thread lifecycle, flush and close."""
+    """The app-facing half of the pipeline: inbox, thread lifecycle, flush and close."""
 
-    def __init__(self, config: PublisherConfig, producer: Producer | None = None) -> None:
+    def __init__(
+        self,
+        config: PublisherConfig,
+        producer: Producer | None = None,
+        defaults: EventDefaults | None = None,
+    ) -> None:
         self.config = config
+        self.defaults = defaults or EventDefaults(
+            service=config.service_name,
+            environment=config.environment,
+            text_capture=config.text_capture,
+        )
         self.closing = False
         self._producer = producer
+        self._max_events = config.queue_max_events
         self._init_runtime()
         _SENDERS.add(self)
 
     def _init_runtime(self) -> None:
         self.counters = Counters()
-        # Unbounded: Counters.accept bounds what goes in (events and bytes); flush barriers are free.
-        self.queue: queue.SimpleQueue[QueueItem] = queue.SimpleQueue()
+        # Side records (feedback) and flush requests; events go to counters.inbox.
+        self.control: deque[ControlItem] = deque()
         self._lock = threading.Lock()
         self._loop: SendLoop | None = None
         self._thread: threading.Thread | None = None
@@ -77,19 +105,46 @@ class Sender:
     def stats(self) -> PublisherStats:
         return self.counters.snapshot()
 
-    def submit(self, payload: bytes, bucket: int, text: bytes | None = None) -> bool:
-        """Queue one encoded event (and its text record, if any). Never blocks; False if dropped.
+    def offer(self, event: object) -> bool:
+        """Queue one event (a dict, another mapping or an ``LlmCallEvent``) for the thread to check
+        and send. Never blocks, never raises, takes no lock; False if it was dropped (counted).
 
-        An empty ``payload`` queues ``text`` alone (a feedback record for the texts topic)."""
+        A dict is queued as it is (a reference, see the module docstring); another mapping is copied
+        into a dict here."""
         if self.closing:
             self.counters.add("dropped_closed")
             return False
-        if self._thread is None:
+        if self._thread is None and not self._start_thread():
+            return False
+        if type(event) is dict or isinstance(event, LlmCallEvent):  # an LlmCallEvent is frozen
+            item: object = event
+        elif isinstance(event, Mapping):
             try:
-                self._start()
-            except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
-                self.counters.drop("dropped_closed", 1, f"cannot start the SDK thread: {exc}")
+                item = dict(event)
+            except Exception as exc:  # a foreign Mapping that raises
+                self.counters.drop("dropped_invalid", 1, f"{type(exc).__name__}: {exc}")
                 return False
+        else:
+            reason = f"expected an LlmCallEvent or a mapping, got {type(event).__name__}"
+            self.counters.drop("dropped_invalid", 1, reason)
+            return False
+        counters = self.counters
+        if counters.load() >= self._max_events:
+            counters.drop("dropped_queue_full", 1, f"{self._max_events} events held")
+            return False
+        counters.inbox.append(item)
+        return True
+
+    def submit(self, payload: bytes, bucket: int, text: bytes | None = None) -> bool:
+        """Queue one encoded record (and its text record, if any). Never blocks; False if dropped.
+
+        An empty ``payload`` queues ``text`` alone (a feedback record for the texts topic). Unlike
+        :meth:`offer` it checks the byte bound here, under the counters' lock."""
+        if self.closing:
+            self.counters.add("dropped_closed")
+            return False
+        if self._thread is None and not self._start_thread():
+            return False
         config = self.config
         size = held_bytes(payload) if payload else 0
         if text is not None:
@@ -100,7 +155,18 @@ class Sender:
         )
         if not held:
             return False  # accept() counted the drop
-        self.queue.put((payload, bucket, text))
+        self.control.append((payload, bucket, text))
+        return True
+
+    def _start_thread(self) -> bool:
+        try:
+            self._start()
+        except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
+            self.counters.drop("dropped_closed", 1, f"cannot start the SDK thread: {exc}")
+            return False
+        if self._thread is None:  # closed meanwhile
+            self.counters.add("dropped_closed")
+            return False
         return True
 
     def _start(self) -> None:
@@ -110,7 +176,9 @@ class Sender:
             producer, self._producer = self._producer, None
             # The send loop holds this Sender so that atexit still finds it (and joins the thread)
             # while a garbage-collected Publisher's thread is finishing its last flush.
-            loop = SendLoop(self.config, self.counters, self.queue, producer, keepalive=self)
+            loop = SendLoop(
+                self.config, self.counters, self.control, producer, self.defaults, keepalive=self
+            )
             name = f"{THREAD_NAME}:{self.config.topic}"
             thread = threading.Thread(target=loop.run, name=name, daemon=True)
             thread.start()
@@ -122,8 +190,8 @@ class Sender:
         settled = True
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
-            barrier = Barrier(deadline)
-            self.queue.put(barrier)
+            barrier = Barrier(deadline, self.counters.taken_mark())
+            self.control.append(barrier)
             loop.wake()
             settled = barrier.done.wait(max(0.0, deadline - time.monotonic()))
             settled = settled and barrier.settled
@@ -153,17 +221,27 @@ class Sender:
         thread.join(max(0.0, loop.stop_deadline - time.monotonic()) + JOIN_GRACE_S)
         if thread.is_alive():
             return False
-        leftover = 0
-        while True:  # events that raced with close: accepted, but never sent
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, tuple):
-                leftover += 1
-                self.counters.release(held_bytes(item[0]), 1)
+        # Queued while closing, after the thread's last look: never taken, never accepted.
+        leftover = len(self.counters.take(len(self.counters.inbox)))
         if leftover:
-            self.counters.drop("delivery_failed", leftover, "emitted while closing")
+            self.counters.drop(
+                "dropped_closed", leftover, "emitted while closing", checked=leftover
+            )
+        while self.control:  # side records (accepted, counted as held) queued while closing
+            item = self.control.popleft()
+            if isinstance(item, tuple):
+                payload, _bucket, text = item
+                size = (held_bytes(payload) if payload else 0) + (
+                    held_bytes(text) if text is not None else 0
+                )
+                self.counters.release(size, 1 if payload else 0)
+                if payload:
+                    self.counters.drop("delivery_failed", 1, "emitted while closing")
+                    leftover += 1
+                if text is not None:
+                    self.counters.drop("texts_failed", 1, "sent while closing")
+            else:
+                item.finish(False)
         return self._no_new_losses() and loop.final_ok and not leftover
 
     def _after_fork_in_child(self) -> None:

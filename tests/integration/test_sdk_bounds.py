@@ -16,7 +16,7 @@ from producers.sdk import Publisher
 from producers.sdk.encoding import MAX_EVENT_BYTES, Encoded, EventDefaults, encode_event
 from streams.admin import ensure_topics
 from streams.topics import TopicLayout
-from tests.unit.producers.sdk.conftest import QUIET, event
+from tests.unit.producers.sdk.conftest import QUIET, all_checked, event
 from tests.unit.producers.sdk.flood import flood, large_text
 from tests.unit.producers.sdk.test_byte_limit import (
     ENCODE_SLACK,
@@ -54,6 +54,7 @@ def test_large_events_stay_under_the_byte_limit_with_the_broker_up(
     )
     try:
         result = flood(publisher, FLOOD_EVENTS, large_text())
+        assert all_checked(publisher, timeout_s=FLUSH_TIMEOUT_S)  # the thread checks the byte limit
         assert publisher.flush(FLUSH_TIMEOUT_S) is True
     finally:
         publisher.close(timeout=1.0)

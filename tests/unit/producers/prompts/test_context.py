@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,10 +15,12 @@ from llmwatch.broker import free_port
 from producers.events import LlmCallEvent
 from producers.prompts.context import active_prompt, with_prompt
 from producers.prompts.handle import PromptHandle, fallback_handle
-from producers.sdk import Publisher
+from producers.sdk import Publisher, send_loop
+from producers.sdk.encoding import Encoded
 from tests.clock import Clock
 
 QUIET: dict[str, Any] = {"log_level": 0}
+CHECK_TIMEOUT_S = 15.0
 NOW = Clock.read().now
 V1 = PromptHandle(
     name="support-bot",
@@ -42,7 +45,7 @@ STAMP_V2 = {"prompt_name": "support-bot", "prompt_version": "ba9876543210", "var
 
 
 class Watched:
-    """A real Publisher (broker down: emit never blocks) and the events it encoded and queued."""
+    """A real Publisher (broker down: emit never blocks) and the events its thread encoded."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.publisher = Publisher(
@@ -52,16 +55,26 @@ class Watched:
             producer_config=QUIET,
         )
         self.payloads: list[bytes] = []
-        sender = self.publisher._sender
-        submit = sender.submit
+        encode = send_loop.encode_event
 
-        def recording_submit(payload: bytes, bucket: int, text: bytes | None = None) -> bool:
-            self.payloads.append(payload)
-            return submit(payload, bucket, text)
+        def recording_encode(event: object, defaults: Any) -> Any:
+            result = encode(event, defaults)
+            if isinstance(result, Encoded):
+                self.payloads.append(result.payload)
+            return result
 
-        monkeypatch.setattr(sender, "submit", recording_submit)
+        # emit only queues; the SDK's thread encodes (producers.sdk.send_loop).
+        monkeypatch.setattr(send_loop, "encode_event", recording_encode)
+
+    def checked(self) -> None:
+        """Wait until the SDK's thread has encoded everything emitted so far."""
+        deadline = time.monotonic() + CHECK_TIMEOUT_S
+        while self.publisher.stats.queued and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.publisher.stats.queued == 0
 
     def events(self) -> list[dict[str, Any]]:
+        self.checked()
         return [orjson.loads(payload) for payload in self.payloads]
 
     def prompt_fields(self) -> list[dict[str, Any]]:
@@ -172,5 +185,7 @@ def test_concurrent_tasks_keep_their_own_prompt(watched: Watched) -> None:
 @pytest.mark.parametrize("garbage", [None, 3, "text", {"x": object()}], ids=repr)
 def test_garbage_is_still_rejected_and_counted(watched: Watched, garbage: Any) -> None:
     with V1:
-        assert watched.publisher.emit(garbage) is False
+        # A dict is queued (emit does not encode) and dropped by the SDK's thread.
+        assert watched.publisher.emit(garbage) is isinstance(garbage, dict)
+    watched.checked()
     assert watched.publisher.stats.dropped_invalid == 1

@@ -1,4 +1,5 @@
-"""Helpers for SDK unit tests: a bootstrap address where no broker listens."""
+"""Helpers for SDK unit tests: a bootstrap address where no broker listens, and waiting until the
+SDK's thread has checked everything ``emit`` queued."""
 
 from __future__ import annotations
 
@@ -49,3 +50,8 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def all_checked(publisher: Publisher, timeout_s: float = 15.0) -> bool:
+    """Wait until the SDK's thread has checked (accepted or dropped) every event emit queued."""
+    return wait_until(lambda: publisher.stats.queued == 0, timeout_s)

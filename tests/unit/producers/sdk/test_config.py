@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from producers.events import TextCapture
 from producers.sdk import Publisher, PublisherConfig
 from producers.sdk.config import COMPRESSION, DEFAULT_SERVICE, MAX_MESSAGE_BYTES
 from streams.topics import MAX_RECORD_BYTES
@@ -76,7 +77,7 @@ def test_invalid_producer_config_fails_at_construction() -> None:
 
 
 def test_from_config_round_trips() -> None:
-    config = PublisherConfig("127.0.0.1:1", "t", service="api", text_capture="store")
+    config = PublisherConfig("127.0.0.1:1", "t", service="api", text_capture=TextCapture.STORE)
     publisher = Publisher.from_config(config)
     try:
         assert publisher.config == config

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from producers.sdk import Publisher
-from tests.unit.producers.sdk.conftest import event
+from tests.unit.producers.sdk.conftest import all_checked, event
 
 CHILD_TIMEOUT_S = 30.0
 
@@ -52,7 +52,9 @@ def test_fork_child_starts_fresh_and_parent_is_unaffected(
         finally:
             os._exit(code)
     assert _wait_exit_code(pid) == 0
+    assert all_checked(publisher)
     assert publisher.stats.emitted == 5
     assert publisher.emit(event())
+    assert all_checked(publisher)
     assert publisher.stats.emitted == 6
     assert publisher.flush(timeout=0.1) is False  # still pending: broker down, nothing lost yet

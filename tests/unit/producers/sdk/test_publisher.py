@@ -13,7 +13,7 @@ import pytest
 from producers.events import LlmCallEvent
 from producers.sdk import Publisher, PublisherStats
 from producers.sdk.sender import THREAD_NAME
-from tests.unit.producers.sdk.conftest import QUIET, event, wait_until
+from tests.unit.producers.sdk.conftest import QUIET, all_checked, event, wait_until
 
 MakePublisher = Callable[..., Publisher]
 
@@ -38,6 +38,7 @@ def test_accepts_dicts_and_models(make_publisher: MakePublisher) -> None:
     model = LlmCallEvent.model_validate(event())
     assert publisher.emit(event()) is True
     assert publisher.emit(model) is True
+    assert all_checked(publisher)
     assert publisher.stats.emitted == 2
 
 
@@ -47,6 +48,7 @@ def test_queue_full_drops_are_counted_and_logged(
     # The thread blocks on the full librdkafka buffer, so the 10-slot local queue fills up.
     publisher = make_publisher(queue_max_events=10, **_one_slot_buffer(30.0))
     accepted = [publisher.emit(event()) for _ in range(1_000)]
+    assert all_checked(publisher)
     stats = publisher.stats
     assert stats.emitted == accepted.count(True)
     assert stats.dropped_queue_full == accepted.count(False)
@@ -92,12 +94,22 @@ class _Unhashable(Mapping[str, Any]):
 
 @pytest.mark.parametrize(
     "garbage",
-    [None, 0, 3.5, "text", b"bytes", [event()], object(), {"x": object()}, {2: 1}, _Unhashable()],
+    [None, 0, 3.5, "text", b"bytes", [event()], object(), _Unhashable()],
     ids=repr,
 )
 def test_emit_never_raises_on_garbage(make_publisher: MakePublisher, garbage: Any) -> None:
     publisher = make_publisher()
-    assert publisher.emit(garbage) is False
+    assert publisher.emit(garbage) is False  # refused on the spot: not a mapping, or unreadable
+    assert publisher.stats == PublisherStats(dropped_invalid=1)
+
+
+@pytest.mark.parametrize("garbage", [{"x": object()}, {2: 1}], ids=repr)
+def test_unserializable_dicts_are_queued_then_dropped_by_the_thread(
+    make_publisher: MakePublisher, garbage: Any
+) -> None:
+    publisher = make_publisher()
+    assert publisher.emit(garbage) is True  # emit does not encode: the thread finds out
+    assert all_checked(publisher)
     assert publisher.stats == PublisherStats(dropped_invalid=1)
 
 
@@ -161,4 +173,5 @@ def test_track_and_observe_emit_through_the_publisher(make_publisher: MakePublis
         return "done"
 
     assert tool() == "done"
+    assert all_checked(publisher)
     assert publisher.stats.emitted == 2
