@@ -3,8 +3,9 @@
 Reproduce: ``TZ=UTC .venv/bin/python -m bench.bench_memory``. Writes ``bench/results/memory.json``.
 
 The worker's state, by kind of series:
-- a rollup group (one combination of dimensions in one raw record: counts, sums and three DDSketches)
-  lives only while its record is processed, so its size bounds the transient memory per record;
+- a record's rollups (its rows grouped by dimensions: counts, sums and three sketches per group, built
+  over columns by ``streams.analytics.rollups.rollup_record``) live only while the record is
+  processed, so their size bounds the transient memory per record: measured per 500-event record;
 - an SLO's burn-rate windows (minute buckets for the longest window plus hour buckets for the
   error-budget period) live for the process's lifetime: measured after a full day of traffic;
 - a top-K entry (one user in one minute bucket of the trailing hour).
@@ -22,12 +23,14 @@ from typing import Any, Final
 from producers.simulator import Simulator, default_scenario
 from producers.wire import encode_batch_raw
 from streams.analytics.record import RecordAnalytics
-from streams.analytics.rollups import _Group
+from streams.analytics.rollups import RecordRollups, rollup_record
 from streams.analytics.topk import TopUsers
 from streams.ingest.validate import SourcePosition, ingest_record
 from streams.slo.burnrate import BurnRateEvaluator
 from streams.slo.config import load_slo_file
 
+RECORDS: Final = 20
+RECORD_EVENTS: Final = 500
 RESULTS: Final = Path(__file__).parent / "results"
 SLO_FILE: Final = Path(__file__).parent.parent / "config" / "slos.yaml"
 
@@ -58,16 +61,13 @@ def main() -> None:
     rows = rows_over(24, 60_000)
     llm = [r for r in rows if r["span_kind"] == "llm"]
 
-    def groups(n: int, per_group: int) -> list[_Group]:
-        out = []
-        for i in range(n):
-            group = _Group()
-            for row in llm[i * per_group : (i + 1) * per_group]:
-                group.add(row)
-            out.append(group)
-        return out
+    def record_rollups() -> list[RecordRollups]:
+        return [
+            rollup_record(llm[i : i + RECORD_EVENTS], SourcePosition("m", 0, i))
+            for i in range(0, RECORDS * RECORD_EVENTS, RECORD_EVENTS)
+        ]
 
-    group_bytes, _ = measured(lambda: groups(100, 25))
+    rollup_bytes, _ = measured(record_rollups)
     slo_file = load_slo_file(SLO_FILE)
 
     def evaluator() -> BurnRateEvaluator:
@@ -86,7 +86,7 @@ def main() -> None:
     top_bytes, users = measured(top)
     entries = sum(len(b.entries) for b in users._buckets.values())
     results = {
-        "rollup_group_bytes_25_events": round(group_bytes / 100),
+        "rollup_bytes_per_500_event_record": round(rollup_bytes / RECORDS),
         "slo_count": len(slo_file.slos),
         "slo_windows_bytes_per_slo_after_24h": round(slo_bytes / len(slo_file.slos)),
         "slo_evaluator_reported_bytes": sum(ev.memory_bytes().values()),

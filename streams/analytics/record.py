@@ -80,12 +80,15 @@ class RecordAnalytics:
             cost_source=str(result.cost_source),
         )
 
-    def lifecycle(self, provider: str, model: str, start_ms: int) -> str:
+    def lifecycle(self, provider: str, model: str, start_ms: int, calls: int = 1) -> str:
+        """The model's lifecycle status on the UTC day of ``start_ms``; counts ``calls`` if flagged."""
+        if calls < 0:
+            raise ValueError(f"calls must be >= 0, got {calls!r}")
         day = datetime.fromtimestamp(start_ms / 1000, tz=UTC).date()
         status = self.catalog.status(provider or None, model, day, self.warn_days)
         if status in FLAGGED_LIFECYCLES:
             key = (provider, model, str(status))
-            self.flagged_models[key] = self.flagged_models.get(key, 0) + 1
+            self.flagged_models[key] = self.flagged_models.get(key, 0) + calls
         return str(status)
 
     def rollups(self, rows: Sequence[dict[str, Any]], source: SourcePosition) -> RecordRollups:
