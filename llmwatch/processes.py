@@ -71,7 +71,6 @@ def run_worker(settings: Settings) -> int:
     from streams.analytics.record import AnalyticsConfig, RecordAnalytics
     from streams.app import create_app
     from streams.slo.config import load_slo_file
-    from streams.state import restore_from_kafka
 
     ensure_topics(settings.bootstrap, settings.layout.specs())
     analytics = RecordAnalytics(
@@ -86,10 +85,9 @@ def run_worker(settings: Settings) -> int:
         log.warning("no SLO file at %s: burn-rate alerts are off", settings.slo_file)
     else:
         slos, _guardrail_slos = slos.split_guardrails()  # those run in `llmwatch analyze`
+    # The instance that owns the monitor topic restores the SLO windows, firing alerts and top-K
+    # of the previous owner before it counts a record (streams.app).
     app = create_app(worker_config(settings), analytics, slos)
-    # Before any record is processed: SLO windows, firing alerts and top-K of the previous run.
-    monitor = app.llmwatch_monitor  # type: ignore[attr-defined]
-    restore_from_kafka(monitor, settings.bootstrap, settings.layout.state, settings.worker_id)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0

@@ -26,11 +26,12 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import faust
+from faust.types import TP as TopicPartition
 
 from streams.analytics.record import RecordAnalytics
 from streams.delivery import DEFAULT_MAX_IN_FLIGHT, AckWindow, DeliveryFailed, OutputRecord
@@ -38,7 +39,9 @@ from streams.ingest.pipeline import RecordProcessor
 from streams.ingest.records import DeadLetter
 from streams.ingest.validate import SourcePosition
 from streams.monitor import StreamMonitor
+from streams.monitor_records import MONITOR_KEY, decode_monitor_record, encode_monitor_record
 from streams.slo.config import SloFile
+from streams.state import restore_from_kafka
 from streams.text.redaction import Redactor
 from streams.topics import MAX_RECORD_BYTES, TopicLayout
 
@@ -71,6 +74,16 @@ class WorkerConfig:
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # source records whose outputs await broker acks
     # Largest output record; must not exceed the output topics' max.message.bytes.
     max_record_bytes: int = MAX_RECORD_BYTES
+
+
+@dataclass(slots=True)
+class MonitorOwnership:
+    """Whether this instance owns the monitor topic's partition, and has restored the state."""
+
+    partition: TopicPartition
+    owner: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    restoring: asyncio.Future[None] | None = None
 
 
 class ErrorCount:
@@ -183,6 +196,7 @@ def create_app(
     alerts_topic = raw_topic(layout.alerts, partitions=1)
     metrics_topic = raw_topic(layout.metrics, partitions=1)
     state_topic = raw_topic(layout.state, partitions=1)
+    monitor_topic = raw_topic(layout.monitor, partitions=1)
     analytics = analytics or RecordAnalytics()
     processor = RecordProcessor(
         analytics,
@@ -204,7 +218,10 @@ def create_app(
         layout.calls: calls_topic,
         layout.rollups: rollups_topic,
         layout.dlq: dlq_topic,
+        layout.monitor: monitor_topic,
     }
+    ownership = MonitorOwnership(TopicPartition(layout.monitor, 0))
+    app.llmwatch_ownership = ownership  # type: ignore[attr-defined]
 
     async def send(output: OutputRecord) -> Awaitable[Any]:
         topic = outputs_by_topic[output.topic]
@@ -215,12 +232,21 @@ def create_app(
         the outputs are not, so a failure in the monitor is logged and counted, never fatal."""
         message = event.message
         source = SourcePosition(message.topic, message.partition, message.offset)
+        flagged_before = dict(analytics.flagged_models)
         out = processor.process(event.value, source, _record_ms(message.timestamp))
+        monitored: list[OutputRecord] = []
         try:
             monitor.counters.count(len(out.rows), len(out.dead_letters), out.redactions)
-            monitor.observe(out.rows, source)
             for dead in out.dead_letters:
                 dead_letter_log.log(dead)
+            if out.rows:
+                flagged = {
+                    key: calls - flagged_before.get(key, 0)
+                    for key, calls in analytics.flagged_models.items()
+                    if calls != flagged_before.get(key, 0)
+                }
+                value = encode_monitor_record(out.rows, source, flagged)
+                monitored.append(OutputRecord(layout.monitor, MONITOR_KEY, value))
         except Exception as exc:
             monitor_errors.count(exc)
         key = message.key
@@ -228,6 +254,7 @@ def create_app(
             *(OutputRecord(layout.calls, key, value) for value in out.calls),
             *(OutputRecord(layout.rollups, key, value) for value in out.rollups),
             *(OutputRecord(layout.dlq, key, dead.to_json()) for dead in out.dead_letters),
+            *monitored,
         ]
 
     windows: list[AckWindow[faust.EventT[bytes]]] = []
@@ -252,6 +279,53 @@ def create_app(
         finally:
             windows.remove(window)
 
+    @app.agent(monitor_topic, name="monitor")
+    async def monitor_agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        """The monitor over every instance's rows: only the owner of the one partition runs it."""
+        async for value in stream:
+            await ownership.ready.wait()  # the saved state is restored first
+            try:
+                monitor.observe_record(decode_monitor_record(value))
+            except Exception as exc:  # a bad record or a bug: counted, never stops the stream
+                monitor_errors.count(exc)
+            yield None
+
+    async def restore_monitor() -> None:
+        """Take over the monitor: forget, then load the state the last owner saved."""
+        loop = asyncio.get_running_loop()
+
+        def restore() -> None:
+            monitor.reset()
+            restore_from_kafka(monitor, config.bootstrap, layout.state, config.app_id)
+
+        try:
+            await loop.run_in_executor(None, restore)
+        except Exception as exc:  # start empty rather than never monitor
+            log.error("could not restore the monitor state, starting empty: %s", exc)
+        ownership.ready.set()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
+        if ownership.partition in assigned and not ownership.owner:
+            ownership.owner = True
+            log.info("this instance owns %s: it runs the SLO monitor", layout.monitor)
+            ownership.restoring = asyncio.ensure_future(restore_monitor())
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        if ownership.partition in revoked and ownership.owner:
+            if ownership.ready.is_set():  # hand over everything counted so far
+                await publish_state(force=True)
+            ownership.owner = False
+            ownership.ready.clear()
+            if ownership.restoring is not None:
+                ownership.restoring.cancel()
+
+    async def publish_state(force: bool = False) -> None:
+        state = monitor.state_record(config.app_id, _now_ms(), force=force)
+        if state is not None:
+            await state_topic.send(key=config.app_id.encode(), value=state, force=True)
+
     @app.timer(interval=config.commit_interval_s)
     async def ack_settled() -> None:
         """Ack records whose outputs are all acknowledged while no new record arrives."""
@@ -260,20 +334,22 @@ def create_app(
 
     @app.timer(interval=config.alert_interval_s)
     async def evaluate_alerts() -> None:
+        if not ownership.ready.is_set():
+            return
         for key, record in monitor.alerts(_now_ms()):
             await alerts_topic.send(key=key.encode(), value=record, force=True)
         # After the transitions: a restart restores the alerts they opened (streams.state).
-        state = monitor.state_record(config.app_id, _now_ms())
-        if state is not None:
-            await state_topic.send(key=config.app_id.encode(), value=state, force=True)
+        await publish_state()
 
     @app.timer(interval=config.snapshot_interval_s)
     async def publish_snapshots() -> None:
         now = _now_ms()
-        status = monitor.status(now)
+        owner = ownership.ready.is_set()
+        status = monitor.status(now) if owner else None
         if status is not None:
             await alerts_topic.send(key=b"status", value=status, force=True)
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == layout.events}
+        # The owner's top-K covers every partition; the others publish their counters only.
+        owned = range(layout.partitions) if owner else ()
         await metrics_topic.send(key=b"worker", value=monitor.snapshot(now, owned), force=True)
 
     if config.heartbeat_path is not None:

@@ -75,7 +75,10 @@ class TopicLayout:
     - ``alerts``: firing and resolved SLO alert events, and SLO status snapshots. Read by the sink.
     - ``metrics``: the worker's pipeline metrics and top-K user snapshots. Read by the sink.
     - ``state``: the worker's restart state (``streams.state``), one key per worker app id, compacted.
-      Read only by the worker, at start.
+      Read only by the worker, when it starts to own the monitor topic.
+    - ``monitor``: per source record, what the SLO monitor reads of its rows (``streams.monitor_records``).
+      One partition, so exactly one worker of the group reads it: SLO budgets and the top-K see all
+      instances' traffic.
     - ``texts``: captured prompt and output text (``producers.texts``), the only topic that carries
       text from apps, with its own short retention (``text_retention_hours``), and human feedback
       (``producers.feedback``, keyed like its trace). Read by the text-analysis consumer
@@ -139,6 +142,10 @@ class TopicLayout:
         return f"{self.prefix}.state"
 
     @property
+    def monitor(self) -> str:
+        return f"{self.prefix}.monitor"
+
+    @property
     def texts(self) -> str:
         return f"{self.prefix}.texts"
 
@@ -180,6 +187,8 @@ class TopicLayout:
             TopicSpec(
                 self.state, 1, retention, cleanup_policy="compact", segment_ms=STATE_SEGMENT_MS
             ),
+            # One partition: Kafka gives it to exactly one worker, which runs the SLO monitor.
+            TopicSpec(self.monitor, 1, retention),
             TopicSpec(self.texts, self.partitions, self.text_retention_hours * _MS_PER_HOUR),
             TopicSpec(self.guardrails, self.partitions, retention),
             TopicSpec(

@@ -12,6 +12,12 @@ from streams.analytics.record import RecordAnalytics
 from streams.analytics.rollups import RecordRollups, encode_rollups
 from streams.ingest.validate import SourcePosition, ingest_record
 from streams.monitor import StreamMonitor
+from streams.monitor_records import (
+    MONITOR_FIELDS,
+    MonitorRecord,
+    decode_monitor_record,
+    encode_monitor_record,
+)
 from streams.periodic import (
     LIFECYCLE_SLO,
     PIPELINE_METRICS_TABLE,
@@ -79,9 +85,20 @@ def test_burning_slo_fires_one_alert(monitor: StreamMonitor) -> None:
     assert monitor.alerts(NOW_MS) == []  # transitions only
 
 
+def _monitor_record(batch: list[dict[str, object]], offset: int) -> MonitorRecord:
+    """What a worker sends the monitor for one record (flagged calls from its own analytics)."""
+    analytics = RecordAnalytics()
+    analytics.rollups(batch, SourcePosition("e", 0, offset))
+    value = encode_monitor_record(batch, SourcePosition("e", 0, offset), analytics.flagged_models)
+    return decode_monitor_record(value)
+
+
 def test_deprecated_model_alerts_once(monitor: StreamMonitor) -> None:
-    for row in rows(3, request_model="gpt-4-32k"):
-        monitor.analytics.lifecycle(row["provider_name"], row["request_model"], row["start_time"])  # type: ignore[arg-type]
+    # Two workers' records: the flagged calls add up, and the alert is sent once.
+    assert monitor.observe_record(_monitor_record(rows(3, request_model="gpt-4-32k"), 5))
+    assert monitor.observe_record(_monitor_record(rows(2, request_model="gpt-4-32k"), 6))
+    assert not monitor.observe_record(_monitor_record(rows(2, request_model="gpt-4-32k"), 6))
+    assert monitor.flagged_models == {("openai", "gpt-4-32k", "retired"): 5}
     first = [orjson.loads(r) for _, r in monitor.alerts(NOW_MS) if b"model-lifecycle" in r]
     assert len(first) == 1 and first[0]["slo"] == LIFECYCLE_SLO
     assert first[0]["severity"] == "page" and "gpt-4-32k" in first[0]["description"]
@@ -130,3 +147,30 @@ def test_bad_tables_records_are_named(value: bytes, message: str) -> None:
 def test_no_slo_file_means_no_evaluator() -> None:
     monitor = StreamMonitor(RecordAnalytics(), None, instance="x", started_ms=0)
     assert monitor.status(NOW_MS) is None and monitor.alerts(NOW_MS) == []
+
+
+def test_monitor_records_round_trip_and_bad_ones_are_named() -> None:
+    batch = rows(4)
+    record = decode_monitor_record(
+        encode_monitor_record(batch, SourcePosition("e", 2, 9), {("p", "m", "deprecated"): 4})
+    )
+    assert record.source == SourcePosition("e", 2, 9)
+    assert record.flagged == {("p", "m", "deprecated"): 4}
+    assert [r["user_id"] for r in record.rows] == [r["user_id"] for r in batch]
+    assert all(set(r) == set(MONITOR_FIELDS) for r in record.rows)
+    with pytest.raises(ValueError, match="not JSON"):
+        decode_monitor_record(b"{oops")
+    with pytest.raises(ValueError, match=r"source must be \[topic, partition, offset\]"):
+        decode_monitor_record(b'{"v": 1, "source": ["e", -1, 0], "columns": {}}')
+    with pytest.raises(ValueError, match="needs the columns"):
+        decode_monitor_record(b'{"v": 1, "source": ["e", 1, 0], "columns": {"x": []}}')
+
+
+def test_reset_forgets_all_but_the_instance_counters(monitor: StreamMonitor) -> None:
+    monitor.counters.count(3, 1, {})
+    assert monitor.observe(rows(10, http_status=500), SourcePosition("e", 0, 3))
+    monitor.reset()
+    assert monitor.top_users.top(5) == [] and monitor.flagged_models == {}
+    assert monitor.evaluator is not None and monitor.evaluator.stats().observed == 0
+    assert monitor.observe(rows(1), SourcePosition("e", 0, 3))  # offsets forgotten too
+    assert monitor.counters.records == 1

@@ -98,11 +98,11 @@ def test_records_in_the_saved_state_are_not_counted_again(clock: Clock) -> None:
 def test_top_users_and_lifecycle_alerts_survive(clock: Clock) -> None:
     now_ms = clock.now_ms
     before, _ = burning_monitor(now_ms)
-    before.analytics.lifecycle("openai", "gpt-4-32k", now_ms)
+    before.flagged_models[("openai", "gpt-4-32k", "retired")] = 1  # as a monitor record adds it
     assert any(b"model-lifecycle" in record for _, record in before.alerts(now_ms))
     after = new_monitor(now_ms)
     assert restore_state(after, saved(before, now_ms), APP_ID)
-    after.analytics.lifecycle("openai", "gpt-4-32k", now_ms)
+    after.flagged_models[("openai", "gpt-4-32k", "retired")] = 1
     assert after.alerts(now_ms) == []  # the lifecycle alert was sent before the restart
 
     def top(monitor: StreamMonitor) -> list[tuple[str, float]]:

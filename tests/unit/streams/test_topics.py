@@ -16,6 +16,7 @@ def test_layout_names_and_specs() -> None:
         "acme.alerts",
         "acme.metrics",
         "acme.state",
+        "acme.monitor",
         "acme.texts",
         "acme.guardrails",
         "acme.judge-requests",
@@ -24,6 +25,8 @@ def test_layout_names_and_specs() -> None:
         "acme.canary",
         "acme.drift",
     ]
+    monitor = next(s for s in layout.specs() if s.name == layout.monitor)
+    assert monitor.partitions == 1  # one owner in the worker group: budgets do not split
     prompts = next(s for s in layout.specs() if s.name == layout.prompts)
     # The registry: one partition (one order of label moves), compacted with a key per move.
     assert (prompts.partitions, prompts.cleanup_policy) == (1, "compact")
