@@ -45,7 +45,7 @@ def run(rate: float, seconds: float, commit_s: float, flush_s: float) -> dict[st
     events = int(rate * seconds)
     with TansuBroker() as broker:
         settings = Settings(
-            bootstrap=broker.bootstrap, data_dir=data_dir, sink_flush_interval_s=0.5
+            bootstrap=broker.bootstrap, data_dir=data_dir, sink_flush_interval_s=flush_s
         )
         ensure_topics(broker.bootstrap, settings.layout.specs())
         env = {"LLMWATCH_BOOTSTRAP": broker.bootstrap, "LLMWATCH_DATA_DIR": str(data_dir),

@@ -54,6 +54,7 @@ from sinks.routes import Route, TablesRoute, dead_letter_row, default_routes
 from sinks.rows import insert_groups
 from sinks.schema import DEFAULT_DATABASE, DLQ_COLUMNS, DLQ_TABLE, validate_database
 from sinks.stats import SinkStats, StatsRecorder
+from streams.faust_transport import FETCH_MAX_WAIT_MS
 from streams.topics import TopicLayout
 
 __all__ = [
@@ -130,6 +131,8 @@ class SinkConfig:
             "session.timeout.ms": self.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.session_timeout_ms // 3),
             "auto.offset.reset": "earliest",
+            # A broker that holds an empty fetch for the whole wait (Tansu) adds it to freshness.
+            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
             **self.consumer_config,
             "bootstrap.servers": self.bootstrap,
             "group.id": self.group_id,

@@ -35,6 +35,7 @@ from faust.types import TP as TopicPartition
 
 from streams.analytics.record import RecordAnalytics
 from streams.delivery import DEFAULT_MAX_IN_FLIGHT, AckWindow, DeliveryFailed, OutputRecord
+from streams.faust_transport import SCHEME as TRANSPORT_SCHEME
 from streams.ingest.pipeline import RecordProcessor
 from streams.ingest.records import DeadLetter
 from streams.ingest.validate import SourcePosition
@@ -142,7 +143,7 @@ def _record_ms(timestamp: float | None) -> int:
 
 
 def _broker_url(bootstrap: str) -> str:
-    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(","))
+    return ";".join(f"{TRANSPORT_SCHEME}://{server.strip()}" for server in bootstrap.split(","))
 
 
 def _faust_settings(config: WorkerConfig) -> dict[str, Any]:
