@@ -28,9 +28,10 @@ from confluent_kafka import Consumer, Producer
 from llmwatch.broker import TansuBroker
 from llmwatch.processes import ChildProcess
 from producers.simulator import Simulator, default_scenario
-from producers.wire import encode_batch_raw, split_record
+from producers.wire import encode_batch_raw
 from streams.admin import ensure_topics
 from streams.analytics.record import RecordAnalytics
+from streams.ingest.call_batches import decode_call_table
 from streams.ingest.pipeline import RecordProcessor
 from streams.ingest.validate import SourcePosition
 from streams.monitor import StreamMonitor
@@ -113,10 +114,8 @@ def worker_rate(
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
-            split = split_record(message.value())
-            batch = getattr(split, "events", [])
-            first = first or time.perf_counter() - 0.0
-            seen += len(batch)
+            first = first or time.perf_counter()
+            seen += decode_call_table(message.value()).num_rows
             last = time.perf_counter()
     finally:
         consumer.close()

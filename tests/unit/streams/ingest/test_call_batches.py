@@ -19,7 +19,7 @@ from streams.ingest.call_batches import (
     is_arrow_record,
     rows_to_columns,
 )
-from streams.ingest.pipeline import RecordProcessor
+from streams.ingest.pipeline import ARROW_MIN_ROWS, RecordProcessor
 from streams.ingest.records import CALL_FIELDS
 from streams.ingest.validate import SourcePosition
 from tests.unit.streams.ingest.test_output_limits import _event
@@ -48,12 +48,13 @@ def test_the_workers_rows_round_trip_exactly() -> None:
     assert table.schema.equals(CALL_ARROW_SCHEMA) and table.num_rows == 50
 
 
-def test_the_worker_publishes_arrow_calls() -> None:
+@pytest.mark.parametrize(("events", "arrow"), [(ARROW_MIN_ROWS - 1, False), (ARROW_MIN_ROWS, True)])
+def test_the_worker_publishes_arrow_calls_for_large_records(events: int, arrow: bool) -> None:
     out = RecordProcessor(RecordAnalytics()).process(
-        encode_batch([_event(i) for i in range(5)]), SOURCE, time.time_ns() // 1_000_000
+        encode_batch([_event(i) for i in range(events)]), SOURCE, time.time_ns() // 1_000_000
     )
     (record,) = out.calls
-    assert is_arrow_record(record) and decode_call_rows(record) == out.rows
+    assert is_arrow_record(record) is arrow and decode_call_rows(record) == out.rows
 
 
 def test_json_records_from_before_the_upgrade_still_read() -> None:
