@@ -12,15 +12,39 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from streams.analytics.rollup_schema import ROLLUP_1M_FIELDS, SOURCE_FIELDS
+
 __all__ = [
     "ALERT_ANNOTATION_SQL",
     "FIRING_ALERTS_SQL",
     "QUANTILES",
     "ROLLUP",
+    "ROLLUP_COLUMNS",
     "sketch_quantiles",
 ]
 
-ROLLUP: Final = "llmwatch.llm_rollup_1m FINAL"
+# The rollups a panel reads, as one table expression (used as ``FROM {ROLLUP} WHERE ...``): the
+# hourly table (migration 0014, rebuilt from the 1-minute one) for the whole hours inside the range
+# that ended at least an hour ago, when the panel's step is a whole number of hours (so hourly rows
+# never straddle a step); the 1-minute table for everything else. The two branches never cover the
+# same minute, so sums, minima, maxima and merged sketches are those of the 1-minute table alone.
+# A minute row at m is in the hourly branch iff its hour H satisfies H >= from and H + 59 min <= to
+# ($__timeFilter is inclusive), i.e. _HOURLY_FROM <= H < _HOURLY_TO; that needs minute-aligned rows.
+# The 1-minute rollup row without its source position (the hourly table has no source).
+ROLLUP_COLUMNS: Final = ", ".join(f for f in ROLLUP_1M_FIELDS if f not in SOURCE_FIELDS)
+_HOURLY_STEP: Final = "$__interval_s % 3600 = 0"
+_HOURLY_FROM: Final = "toStartOfHour($__fromTime + INTERVAL 3599 SECOND)"
+_HOURLY_TO: Final = (
+    "least(toStartOfHour($__toTime + INTERVAL 60 SECOND), toStartOfHour(now()) - INTERVAL 1 HOUR)"
+)
+_IN_HOURLY: Final = (
+    f"{_HOURLY_STEP} AND window_start >= {_HOURLY_FROM} AND window_start < {_HOURLY_TO}"
+)
+ROLLUP: Final = (
+    f"(SELECT {ROLLUP_COLUMNS} FROM llmwatch.llm_rollup_1h FINAL WHERE {_IN_HOURLY} "
+    f"UNION ALL SELECT {ROLLUP_COLUMNS} FROM llmwatch.llm_rollup_1m FINAL "
+    f"WHERE NOT ({_IN_HOURLY}))"
+)
 QUANTILES: Final = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 
 FIRING_ALERTS_SQL: Final = """SELECT fired_at, slo, rule, severity,

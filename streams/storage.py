@@ -36,6 +36,7 @@ __all__ = [
     "PIPELINE_METRICS_TABLE",
     "PROMPTS_TABLE",
     "PROMPT_LABELS_TABLE",
+    "ROLLUP_1H_TABLE",
     "ROLLUP_TABLE",
     "SCORES_1M_VIEW",
     "SCORES_TABLE",
@@ -54,6 +55,8 @@ DEFAULT_DATABASE: Final = "llmwatch"
 CALLS_TABLE: Final = "llm_calls"
 DLQ_TABLE: Final = "llm_dlq"
 ROLLUP_TABLE: Final = "llm_rollup_1m"
+# Whole hours of the 1-minute rollups, rebuilt after FINAL (migration 0014): long dashboard ranges.
+ROLLUP_1H_TABLE: Final = "llm_rollup_1h"
 TENANT_COST_TABLE: Final = "llm_tenant_cost_1m"
 USER_COST_TABLE: Final = "llm_user_cost_1h"
 ALERTS_TABLE: Final = "llm_alerts"
