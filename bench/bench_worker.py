@@ -7,9 +7,13 @@ Measured:
 1. ceiling: a bare confluent-kafka consumer reading every record and parsing it with orjson;
 2. processor: ``streams.ingest.pipeline.RecordProcessor`` over the same records in-process (validation,
    redaction, pricing, rollups, encoding), no Kafka;
-3. worker: the real Faust worker (``llmwatch worker`` subprocess) from the first to the last forwarded
-   event, counted on the calls topic;
-and the worker/ceiling ratio. Records are batch envelopes of 500 events, as the SDK sends them.
+3. worker: the real Faust worker (``llmwatch worker`` subprocess, all analytics on: cost, rollups,
+   sketches, the SLO monitor with config/slos.yaml, top-K) from the first to the last forwarded event,
+   counted on the calls topic, with its peak resident memory (/proc VmRSS, sampled every 0.5 s);
+4. sink: ``llmwatch sink``'s ClickHouseSink (in this process, chdb) over the backlog the worker left
+   on the calls and rollups topics: call rows per second from the first insert to the last;
+and the worker/ceiling ratio. Records are batch envelopes of 500 events (the SDK's largest; at a few
+thousand events/s per process it sends ~10-40 per record, see bench_freshness).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -26,9 +32,12 @@ import orjson
 from confluent_kafka import Consumer, Producer
 
 from llmwatch.broker import TansuBroker
-from llmwatch.processes import ChildProcess
+from llmwatch.processes import ChildProcess, build_sink
+from llmwatch.settings import Settings
 from producers.simulator import Simulator, default_scenario
 from producers.wire import encode_batch_raw
+from sinks.clickhouse import connect
+from sinks.schema import CALLS_TABLE
 from streams.admin import ensure_topics
 from streams.analytics.record import RecordAnalytics
 from streams.ingest.call_batches import decode_call_table
@@ -39,6 +48,7 @@ from streams.slo.config import load_slo_file
 from streams.topics import TopicLayout
 
 RESULTS: Final = Path(__file__).parent / "results"
+RSS_SAMPLE_S: Final = 0.5
 SLO_FILE: Final = Path(__file__).parent.parent / "config" / "slos.yaml"
 BATCH: Final = 500
 
@@ -92,7 +102,7 @@ def processor_rate(records: list[bytes], events: int) -> float:
 
 def worker_rate(
     bootstrap: str, layout: TopicLayout, events: int, log_dir: Path, compression: str
-) -> float:
+) -> WorkerRun:
     env = {
         "LLMWATCH_BOOTSTRAP": bootstrap,
         "LLMWATCH_TOPIC_PREFIX": layout.prefix,
@@ -104,6 +114,7 @@ def worker_rate(
         "LLMWATCH_WORKER_COMPRESSION": compression,
     }
     worker = ChildProcess("worker", ["worker"], env, log_dir / "worker.log").start()
+    rss = PeakRss(worker.pid)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{time.time_ns()}",
                          "auto.offset.reset": "earliest", "session.timeout.ms": 6000})  # fmt: skip
     consumer.subscribe([layout.calls])
@@ -116,12 +127,72 @@ def worker_rate(
                 continue
             first = first or time.perf_counter()
             seen += decode_call_table(message.value()).num_rows
+            rss.sample()
             last = time.perf_counter()
     finally:
         consumer.close()
         worker.stop()
     # The first forwarded record marks the worker as started; its events are not timed.
-    return (seen - BATCH) / (last - first) if last > first else 0.0
+    return WorkerRun((seen - BATCH) / (last - first) if last > first else 0.0, rss.peak_mib)
+
+
+@dataclass(slots=True)
+class WorkerRun:
+    events_per_s: float
+    peak_rss_mib: float
+
+
+class PeakRss:
+    """The largest resident set size of a process seen so far (Linux /proc), sampled at most every
+    :data:`RSS_SAMPLE_S`."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.path = Path(f"/proc/{pid}/status")
+        self.peak_mib = 0.0
+        self._next = 0.0
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + RSS_SAMPLE_S
+        try:
+            for line in self.path.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.peak_mib = max(self.peak_mib, int(line.split()[1]) / 1024)
+        except OSError:
+            pass  # the process is gone
+
+
+def sink_rate(bootstrap: str, layout: TopicLayout, events: int, data_dir: Path) -> float:
+    """Rows/s the sink inserts into chdb: the worker's calls and rollups, read from the topics' start
+    (the backlog the worker left), from the first inserted call to the last."""
+    settings = Settings(
+        bootstrap=bootstrap,
+        topic_prefix=layout.prefix,
+        partitions=layout.partitions,
+        data_dir=data_dir,
+        sink_group=f"bench-sink-{time.time_ns()}",
+    )
+    client = connect(settings.dsn)
+    sink = build_sink(settings, client)
+    stop = threading.Event()
+    thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
+    thread.start()
+    first = last = 0.0
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        written = sink.stats().written(CALLS_TABLE)
+        if written and not first:
+            first, first_rows = time.perf_counter(), written
+        if written >= events:
+            last = time.perf_counter()
+            break
+        time.sleep(0.05)
+    stop.set()
+    thread.join(60)
+    client.close()
+    return (events - first_rows) / (last - first) if last > first else 0.0
 
 
 def main() -> None:
@@ -145,9 +216,12 @@ def main() -> None:
             ),
             "processor_events_per_s": round(processor_rate(records, events)),
             "worker_compression": args.compression,
-            "worker_events_per_s": round(
-                worker_rate(broker.bootstrap, layout, events, log_dir, args.compression)
-            ),
+        }
+        run = worker_rate(broker.bootstrap, layout, events, log_dir, args.compression)
+        results |= {
+            "worker_events_per_s": round(run.events_per_s),
+            "worker_peak_rss_mib": round(run.peak_rss_mib),
+            "sink_call_rows_per_s": round(sink_rate(broker.bootstrap, layout, events, log_dir)),
             "cpu_count": os.cpu_count(),
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from bench.bench_storage import Combos, build_combos, rollup_batch
+from bench.storage_data import Combos, build_combos, rollup_batch
 from dashboards import sql
 from dashboards.build import build_all
 from dashboards.macros import QueryWindow, render_sql
