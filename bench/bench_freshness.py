@@ -3,7 +3,7 @@
 Reproduce: ``TZ=UTC .venv/bin/python -m bench.bench_freshness [--rate 5000 --seconds 30]``.
 Writes ``bench/results/freshness.json``.
 
-Runs the embedded pipeline (Tansu, the Faust worker as a subprocess, the sink in this process on chdb)
+Runs the embedded pipeline (Tansu, the Faust worker and the sink as subprocesses, the sink on chdb)
 with the SDK emitting at ``--rate`` events/s. The events are generated before the timed phase (so the
 simulator does not compete for the two cores), with timestamps laid out over the run; each is emitted
 when its ``end_time`` arrives. Freshness of a call row is ``ingested_at - sent_at`` (SDK send to row
@@ -17,27 +17,45 @@ import argparse
 import json
 import shutil
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from confluent_kafka import Consumer
+
 from llmwatch.broker import TansuBroker
-from llmwatch.processes import ChildProcess, build_sink
+from llmwatch.processes import ChildProcess
 from llmwatch.settings import Settings
 from producers.sdk import Publisher
 from producers.simulator import Simulator, default_scenario
 from sinks.clickhouse import connect
 from streams.admin import ensure_topics
+from streams.ingest.call_batches import decode_call_table
 
 RESULTS: Final = Path(__file__).parent / "results"
 QUANTILES: Final = "quantiles(0.5, 0.9, 0.99)"
+DRAIN_S: Final = 3.0
 
 
 def _quantiles(client: Any, sql: str, since_ms: int) -> list[float]:
     row = client.query(sql, parameters={"since": since_ms}).result_rows[0]
     return [round(float(v), 1) for v in row[0]] + [int(row[1])]
+
+
+def _wait_for_calls(bootstrap: str, topic: str, events: int) -> None:
+    """Until the worker has forwarded ``events`` calls (or a minute has passed)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"fresh-{time.time_ns()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer.subscribe([topic])
+    seen, deadline = 0, time.monotonic() + 60
+    try:
+        while seen < events and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                seen += decode_call_table(message.value()).num_rows
+    finally:
+        consumer.close()
 
 
 def run(
@@ -54,11 +72,10 @@ def run(
                "LLMWATCH_LOG_LEVEL": "WARNING", "LLMWATCH_STORE": "memory://",
                "LLMWATCH_COMMIT_INTERVAL_S": str(commit_s)}  # fmt: skip
         worker = ChildProcess("worker", ["worker"], env, data_dir / "worker.log").start()
-        client = connect(settings.dsn)
-        sink = build_sink(settings, client)
-        stop = threading.Event()
-        thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
-        thread.start()
+        # The sink in its own process, as deployed (chdb: it alone holds the folder until it stops).
+        sink_env = {**env, "LLMWATCH_CLICKHOUSE_DSN": settings.dsn,
+                    "LLMWATCH_SINK_FLUSH_INTERVAL_S": str(flush_s)}  # fmt: skip
+        sink = ChildProcess("sink", ["sink"], sink_env, data_dir / "sink.log").start()
         # The worker starts, joins its group and takes the monitor partition before the timed phase.
         begin = datetime.now(UTC) + timedelta(seconds=warmup_s)
         planned = sorted(
@@ -76,13 +93,11 @@ def run(
                 time.sleep(wait)
             publisher.emit(event)
         publisher.flush(30)
-        deadline = time.monotonic() + 60
-        while sink.stats().written("llm_calls") < events and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(2)  # the rollups of the last records
-        stop.set()
-        thread.join(30)
+        _wait_for_calls(broker.bootstrap, settings.layout.calls, events)
+        time.sleep(DRAIN_S + flush_s)  # the sink's last flush of the calls and their rollups
+        sink.stop()  # a final flush and commit on SIGTERM
         worker.stop()
+        client = connect(settings.dsn)
         calls = _quantiles(
             client,
             f"SELECT {QUANTILES}(toUnixTimestamp64Milli(ingested_at) - toUnixTimestamp64Milli("
