@@ -24,6 +24,7 @@ from dashboards.runner import run_sql
 from dashboards.walk import queries
 from sinks.schema import CALLS_TABLE, DLQ_TABLE, qualified
 from streams.analytics.rollups import (
+    ROLLUP_1M_FIELDS,
     ROLLUP_DIMENSIONS,
     ROLLUP_TABLE,
     TENANT_COST_TABLE,
@@ -52,21 +53,12 @@ TOP_USERS_PANEL: Final = "Top users by cost (trailing hour)"
 
 Row = tuple[Any, ...]
 # Rollup columns the dashboards sum, and the sketches they merge into quantiles.
-ROLLUP_SUMS: Final = (
-    "requests",
-    "errors",
-    "rate_limited",
-    "timeouts",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "reasoning_output_tokens",
-    "cost_usd",
-    "priced_requests",
-    "unpriced_requests",
-    "reported_cost_usd",
-    "latency_sum_ms",
+# The summable columns of a 1-minute rollup row: every field after the source that is not a map or
+# a minimum (sketch bins are merged apart; minima and max_sent_at are not sums).
+ROLLUP_SUMS: Final = tuple(
+    name
+    for name in ROLLUP_1M_FIELDS[ROLLUP_1M_FIELDS.index("requests") :]
+    if name != "error_types" and not name.endswith(("_bins", "_zero_count", "_min", "max_sent_at"))
 )
 SKETCHES: Final = ("latency", "ttft", "tokens_per_s")
 QUANTILES: Final = (0.5, 0.95, 0.99)

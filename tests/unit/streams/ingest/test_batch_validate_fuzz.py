@@ -11,9 +11,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producers.events import (
-    MAX_METADATA_ENTRIES,
-)
+from producers.events import MAX_METADATA_ENTRIES, LlmCallEvent
 from producers.wire import encode_batch
 from streams.ingest.validate import (
     DEFAULT_TIME_BOUNDS,
@@ -41,53 +39,8 @@ _JUNK: Final = st.one_of(
     st.dictionaries(st.text(max_size=3), _INT, max_size=2),
 )
 _FIELDS: Final = [
-    "schema_version",
-    "event_id",
-    "start_time",
-    "end_time",
-    "service",
-    "environment",
-    "user_id",
-    "tenant_id",
-    "session_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "span_kind",
-    "operation_name",
-    "provider_name",
-    "request_model",
-    "response_model",
-    "response_id",
-    "server_address",
-    "agent_name",
-    "tool_name",
-    "prompt_name",
-    "prompt_version",
-    "variant",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "seed",
-    "stream",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "reasoning_output_tokens",
-    "finish_reasons",
-    "time_to_first_token_ms",
-    "status",
-    "error_type",
-    "http_status",
-    "ratelimit_remaining_requests",
-    "ratelimit_remaining_tokens",
-    "reported_cost_usd",
-    "input_text",
-    "output_text",
-    "reference_text",
-    "text_capture",
-    "metadata",
+    *LlmCallEvent.model_fields,
+    # wire aliases the contract also accepts
     "gen_ai.system",
     "prompt_tokens",
     "gen_ai.usage.output_tokens",
