@@ -37,7 +37,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from sinks.values import BadValue, SchemaMismatch, column_types, find_bad_values
-from streams.ingest.call_batches import table_rows as decode_rows_of_table
+from streams.ingest.call_batches import table_rows
 
 __all__ = [
     "BadValue",
@@ -100,7 +100,7 @@ def insert_groups(
             arrow = pa.concat_tables([groups[i] for i in tables]).select(list(columns))
             client.insert_arrow(table, arrow, database=database)
         except Exception:  # classified by the values, with the row groups below
-            as_rows = {i: _table_rows(groups[i]) for i in tables}
+            as_rows = {i: table_rows(groups[i]) for i in tables}
             return _insert_row_groups(
                 client, database, table, [as_rows.get(i, g) for i, g in enumerate(groups)], columns
             )
@@ -112,11 +112,6 @@ def insert_groups(
     return _insert_row_groups(client, database, table, groups, columns)
 
 
-def _table_rows(table: pa.Table) -> Sequence[Row]:
-    """An Arrow calls table as the dict rows the row path checks (times as epoch ms)."""
-    return decode_rows_of_table(table)
-
-
 def _insert_row_groups(
     client: Client,
     database: str,
@@ -124,7 +119,7 @@ def _insert_row_groups(
     groups: Sequence[Sequence[Row] | pa.Table],
     columns: Sequence[str],
 ) -> list[RejectedGroup]:
-    row_groups = [_table_rows(g) if isinstance(g, pa.Table) else g for g in groups]
+    row_groups = [table_rows(g) if isinstance(g, pa.Table) else g for g in groups]
     try:
         insert_rows(
             client, database, table, [row for group in row_groups for row in group], columns

@@ -1,18 +1,24 @@
 """The Faust worker: ingest raw events, dead-letter the bad ones, forward normalized rows.
 
 Delivery: at-least-once, by construction. The ingest agent reads with manual acks: each raw record's
-outputs (normalized calls, rollups, dead letters) go to ``streams.delivery.AckWindow``, which acks the
-record only after the broker acknowledged every one of those outputs, in record order. Faust commits
-only acked offsets, so a committed offset never passes a record whose outputs might be missing. A
-retriable send failure (broker down, topic missing) is retried with backoff for as long as it takes,
-stalling the partition rather than skipping it; a failure that retrying cannot fix (a record over the
-broker's size limit) stops the worker without acking, so the record is re-read after a restart. The
-agent body never raises: ``streams.ingest.pipeline`` turns bad data and bugs into dead letters, and a
-failure of the in-memory stream state is logged and counted, never allowed to ack-and-drop a record.
-Replays give identical rows (``streams.ingest.pipeline`` is deterministic: event times are checked
-against the record's Kafka timestamp), which the sink's ReplacingMergeTree tables collapse.
+outputs (normalized calls, rollups, dead letters, its monitor record) go to
+``streams.delivery.AckWindow``, which acks the record only after the broker acknowledged every one of
+those outputs, in record order. Faust commits only acked offsets, so a committed offset never passes a
+record whose outputs might be missing. A retriable send failure (broker down, topic missing) is retried
+with backoff for as long as it takes, stalling the partition rather than skipping it; a failure that
+retrying cannot fix (a record over the broker's size limit) stops the worker without acking, so the
+record is re-read after a restart. The agent body never raises: ``streams.ingest.pipeline`` turns bad
+data and bugs into dead letters, and a failure of the in-memory stream state is logged and counted,
+never allowed to ack-and-drop a record. Replays give identical rows (``streams.ingest.pipeline`` is
+deterministic: event times are checked against the record's Kafka timestamp), which the sink's
+ReplacingMergeTree tables collapse.
 
 Ordering: output for one raw record goes to the same key as its input, so per-key order is kept.
+
+The SLO monitor: every record's monitor record goes to the one-partition ``monitor`` topic; the
+``monitor`` agent runs only on the instance Kafka gives that partition (``MonitorOwnership``), which
+restores the group's saved state before it counts a record, publishes its state when the partition is
+revoked, and alone publishes alerts, SLO status and the top-K (``streams.monitor``).
 
 What can block: the agent waits on the broker's acknowledgements (at most ``max_in_flight`` records
 ahead) and on retries; nothing else in it waits on I/O.
