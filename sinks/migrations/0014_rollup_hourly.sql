@@ -8,7 +8,9 @@
 -- Exactness under replays: the hourly rows are computed FROM llm_rollup_1m FINAL (replayed records
 -- already collapsed), never from inserted blocks, so a sink replay is not counted twice. An insert
 -- trigger (a plain materialized view) would see every replayed block and double-count it.
--- The refreshable materialized view below recomputes the last 3 complete hours every 5 minutes and
+-- The aggregation is written once, as the view llm_rollup_1h_source (the time filters of its readers
+-- reach the 1-minute table's primary key). The refreshable materialized view below recomputes the
+-- last 3 complete hours from it every 5 minutes and
 -- appends them; ReplacingMergeTree(computed_at) keeps the newest computation of each (hour, group).
 -- Guarantees, for an hour H (UTC) whose 1-minute rows do not change after H + 3 h:
 --   * from the first refresh after H + 1 h (at most 5 minutes later) until H + 4 h, and for good after
@@ -69,8 +71,8 @@ ORDER BY (window_start, environment, service, provider_name, model, span_kind, s
           prompt_version, variant)
 TTL toDateTime(window_start) + INTERVAL 400 DAY;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.llm_rollup_1h_refresh
-REFRESH EVERY 5 MINUTE APPEND TO {database}.llm_rollup_1h AS
+-- The hourly aggregation, written once: the refresh and the backfill below read it.
+CREATE VIEW IF NOT EXISTS {database}.llm_rollup_1h_source AS
 SELECT hour AS window_start, service, environment, provider_name, model, span_kind, prompt_name,
     prompt_version, variant, status, argMax(lifecycle, ingested_at) AS lifecycle,
     sum(requests) AS requests, sum(errors) AS errors, sum(rate_limited) AS rate_limited,
@@ -92,35 +94,14 @@ FROM
 (
     SELECT toStartOfHour(window_start) AS hour, *
     FROM {database}.llm_rollup_1m FINAL
-    WHERE window_start >= toStartOfHour(now()) - INTERVAL 3 HOUR
-      AND window_start < toStartOfHour(now())
 )
 GROUP BY hour, service, environment, provider_name, model, span_kind, prompt_name, prompt_version,
     variant, status;
 
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.llm_rollup_1h_refresh
+REFRESH EVERY 5 MINUTE APPEND TO {database}.llm_rollup_1h AS
+SELECT * FROM {database}.llm_rollup_1h_source
+WHERE window_start >= toStartOfHour(now()) - INTERVAL 3 HOUR AND window_start < toStartOfHour(now());
+
 INSERT INTO {database}.llm_rollup_1h
-SELECT hour AS window_start, service, environment, provider_name, model, span_kind, prompt_name,
-    prompt_version, variant, status, argMax(lifecycle, ingested_at) AS lifecycle,
-    sum(requests) AS requests, sum(errors) AS errors, sum(rate_limited) AS rate_limited,
-    sum(timeouts) AS timeouts, sumMap(error_types) AS error_types,
-    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
-    sum(cache_read_input_tokens) AS cache_read_input_tokens,
-    sum(cache_creation_input_tokens) AS cache_creation_input_tokens,
-    sum(reasoning_output_tokens) AS reasoning_output_tokens, sum(cost_usd) AS cost_usd,
-    sum(priced_requests) AS priced_requests, sum(unpriced_requests) AS unpriced_requests,
-    sum(reported_cost_usd) AS reported_cost_usd, sumMap(latency_bins) AS latency_bins,
-    sum(latency_zero_count) AS latency_zero_count, sum(latency_sum_ms) AS latency_sum_ms,
-    sumMap(ttft_bins) AS ttft_bins, sum(ttft_zero_count) AS ttft_zero_count,
-    sumMap(tokens_per_s_bins) AS tokens_per_s_bins,
-    sum(tokens_per_s_zero_count) AS tokens_per_s_zero_count,
-    min(ratelimit_remaining_requests_min) AS ratelimit_remaining_requests_min,
-    min(ratelimit_remaining_tokens_min) AS ratelimit_remaining_tokens_min,
-    max(max_sent_at) AS max_sent_at, now64(3) AS computed_at
-FROM
-(
-    SELECT toStartOfHour(window_start) AS hour, *
-    FROM {database}.llm_rollup_1m FINAL
-    WHERE window_start < toStartOfHour(now())
-)
-GROUP BY hour, service, environment, provider_name, model, span_kind, prompt_name, prompt_version,
-    variant, status;
+SELECT * FROM {database}.llm_rollup_1h_source WHERE window_start < toStartOfHour(now());
