@@ -6,8 +6,9 @@ arrives at a full bucket, it replaces the user with the smallest total and inher
 over-estimation error. Guarantees, per bucket and so for their sum over the hour:
 - a user's reported cost is never below its true cost and exceeds it by at most ``error_bound_usd``;
 - any user whose true cost exceeds (bucket total / capacity) is present.
-Memory: at most ``capacity`` entries x 60 buckets. Cost per event: one dict update (O(1)), plus
-O(capacity) for an eviction, which only happens once a bucket is full.
+Memory: at most ``capacity`` entries x 60 buckets (and a heap of about as many items once a bucket
+is full). Cost per event: one dict update (O(1)), plus O(log capacity) amortized for an eviction, which
+only happens once a bucket is full.
 
 Time: buckets are keyed by event time (the call's start). The trailing hour ends at the reference time
 ``max(watermark, clock())``, where the watermark is the newest start time counted; without a clock it
@@ -22,6 +23,7 @@ State: :meth:`TopUsers.dump` / :meth:`TopUsers.load` carry the buckets across a 
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -46,12 +48,29 @@ class TopUser:
 
 
 class _Bucket:
-    __slots__ = ("capacity", "entries")
+    """One minute's Space-Saving summary. Evictions take the smallest total from a lazy min-heap of
+    ``(cost, insertion number, user)``, built when the bucket first fills: totals only grow, so a heap
+    item whose cost is out of date is pushed again with the current one when it reaches the top, and
+    an item of an evicted user is dropped. The victim is the one ``min(entries, key=cost)`` would pick
+    (ties go to the earliest inserted), in O(log capacity) amortized rather than O(capacity)."""
+
+    __slots__ = ("_heap", "_inserted", "_order", "capacity", "entries")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         # user -> [cost, requests, error]
         self.entries: dict[UserKey, list[float]] = {}
+        self._order: dict[UserKey, int] = {}  # user -> insertion number
+        self._inserted = 0
+        self._heap: list[tuple[float, int, UserKey]] | None = None
+
+    def put(self, user: UserKey, cost: float, requests: int, error: float) -> None:
+        """Insert a user not yet present (the caller keeps the bucket within capacity)."""
+        self.entries[user] = [cost, requests, error]
+        self._order[user] = order = self._inserted
+        self._inserted += 1
+        if self._heap is not None:
+            heapq.heappush(self._heap, (cost, order, user))
 
     def add(self, user: UserKey, cost: float) -> None:
         entry = self.entries.get(user)
@@ -60,11 +79,28 @@ class _Bucket:
             entry[1] += 1
             return
         if len(self.entries) < self.capacity:
-            self.entries[user] = [cost, 1, 0.0]
+            self.put(user, cost, 1, 0.0)
             return
-        victim = min(self.entries, key=lambda k: self.entries[k][0])
+        victim = self._smallest()
         floor = self.entries.pop(victim)[0]
-        self.entries[user] = [floor + cost, 1, floor]
+        del self._order[victim]
+        self.put(user, floor + cost, 1, floor)
+
+    def _smallest(self) -> UserKey:
+        heap = self._heap
+        if heap is None:
+            heap = self._heap = [(e[0], self._order[u], u) for u, e in self.entries.items()]
+            heapq.heapify(heap)
+        while True:
+            cost, order, user = heap[0]
+            entry = self.entries.get(user)
+            if entry is None or self._order[user] != order:
+                heapq.heappop(heap)  # an evicted user (or an earlier stay of a re-inserted one)
+            elif entry[0] != cost:
+                heapq.heapreplace(heap, (entry[0], order, user))  # its total grew since
+            else:
+                heapq.heappop(heap)
+                return user
 
 
 class TopUsers:
@@ -177,7 +213,9 @@ class TopUsers:
             bucket = buckets[item[0]] = _Bucket(self.capacity)
             for entry in item[1]:
                 tenant, user, cost, requests, error = _entry(entry)
-                bucket.entries[(tenant, user)] = [cost, requests, error]
+                if (tenant, user) in bucket.entries:
+                    raise ValueError(f"top-K bucket {item[0]} lists user {(tenant, user)!r} twice")
+                bucket.put((tenant, user), cost, requests, error)
         self.watermark_ms = doc["watermark"]
         self._buckets = buckets
         self._prune(None if self._clock is None else self._clock())

@@ -55,3 +55,49 @@ def test_unknown_cost_and_anonymous_calls_are_ignored() -> None:
 def test_bad_arguments_are_named(kwargs: dict[str, int], bad: str) -> None:
     with pytest.raises(ValueError, match=bad):
         TopUsers(**kwargs)
+
+
+def _naive_space_saving(
+    stream: list[tuple[str, float]], capacity: int
+) -> dict[tuple[str, str], list[float]]:
+    """The textbook fold: evict ``min(entries, key=cost)``, ties to the earliest inserted."""
+    entries: dict[tuple[str, str], list[float]] = {}
+    for user, cost in stream:
+        key = ("t", user)
+        if key in entries:
+            entries[key][0] += cost
+            entries[key][1] += 1
+        elif len(entries) < capacity:
+            entries[key] = [cost, 1, 0.0]
+        else:
+            victim = min(entries, key=lambda k: entries[k][0])
+            floor = entries.pop(victim)[0]
+            entries[key] = [floor + cost, 1, floor]
+    return entries
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_heap_eviction_matches_the_textbook_fold_including_ties(seed: int) -> None:
+    # Costs from a tiny set (zeros included) make equal totals, where the victim's choice shows.
+    rng = np.random.default_rng(seed)
+    users = rng.zipf(1.2, 6_000) % 400
+    costs = rng.choice([0.0, 0.5, 1.0, 2.0], users.size)
+    stream = [(f"u{u}", float(c)) for u, c in zip(users, costs, strict=True)]
+    capacity = 25
+    top = TopUsers(capacity=capacity)
+    for i, (user, cost) in enumerate(stream[:3_000]):
+        top.add("t", user, cost, T0 + i % 1_000)
+    restored = TopUsers(capacity=capacity)  # a restart mid-stream keeps the same victims
+    restored.load(top.dump())
+    for i, (user, cost) in enumerate(stream[3_000:]):
+        restored.add("t", user, cost, T0 + i % 1_000)
+    bucket = restored.dump()["buckets"]
+    assert len(bucket) == 1
+    got = {(t, u): [c, r, e] for t, u, c, r, e in bucket[0][1]}
+    assert got == _naive_space_saving(stream, capacity)
+
+
+def test_load_rejects_a_user_listed_twice() -> None:
+    entry = ["t", "u1", 1.0, 1, 0.0]
+    with pytest.raises(ValueError, match="'u1'.*twice"):
+        TopUsers(capacity=10).load({"watermark": T0, "buckets": [[T0, [entry, entry]]]})
