@@ -12,7 +12,7 @@ at-least-once:
   their new owner re-reads them from the last committed offset.
 - :meth:`PendingBatches.due` says when to flush: by size (:meth:`PendingBatches.full`: ``max_rows``
   pending rows or ``max_bytes`` pending bytes) or by time (the oldest unflushed record is ``max_age_s``
-  old).
+  old, counted from its arrival as the consumer loop estimates it, see :meth:`PendingBatches.consumed`).
 - Bytes are an approximation that costs nothing to compute: each chunk counts its Kafka record's value
   size (:attr:`Chunk.nbytes`). A record that feeds several tables counts once per table, so the count
   errs high; decoded rows take a small multiple of their JSON size in Python, so the memory held is a
@@ -64,7 +64,7 @@ class PendingBatches:
     _positions: dict[TopicPartitionKey, int] = field(default_factory=dict)
     _rows: int = 0
     _bytes: int = 0
-    _since: float | None = None  # clock() when the oldest unflushed record was consumed
+    _since: float | None = None  # clock() when the oldest unflushed record arrived
 
     @property
     def row_count(self) -> int:
@@ -80,10 +80,17 @@ class PendingBatches:
         """Nothing to insert and nothing to commit."""
         return not self._positions and not self._chunks
 
-    def consumed(self, topic: str, partition: int, offset: int) -> None:
-        """Record that the record at ``offset`` was read (call once per record, in order)."""
+    def consumed(
+        self, topic: str, partition: int, offset: int, arrived: float | None = None
+    ) -> None:
+        """Record that the record at ``offset`` was read (call once per record, in order).
+
+        ``arrived``: when the record reached the sink's side, on :attr:`clock`, if earlier than now
+        (e.g. it waited in the consumer's queue during an insert); the time-based flush counts from
+        the oldest unflushed record's arrival."""
         if self._since is None:
-            self._since = self.clock()
+            now = self.clock()
+            self._since = now if arrived is None else min(arrived, now)
         self._positions[(topic, partition)] = offset + 1
 
     def add(self, table: str, chunk: Chunk) -> None:
@@ -101,6 +108,13 @@ class PendingBatches:
         if self.full(max_rows, max_bytes):
             return True
         return self._since is not None and self.clock() - self._since >= max_age_s
+
+    def seconds_until_due(self, max_age_s: float) -> float | None:
+        """How long until the oldest unflushed record is ``max_age_s`` old (0 if it is); None when
+        nothing is pending."""
+        if self._since is None:
+            return None
+        return max(0.0, self._since + max_age_s - self.clock())
 
     def tables(self) -> list[str]:
         return list(self._chunks)

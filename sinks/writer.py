@@ -8,7 +8,9 @@ Guarantees:
 - Batches flush by size, as soon as ``batch_max_rows`` rows or ``batch_max_bytes`` bytes are pending
   (bytes: the Kafka record sizes of the pending rows, see ``sinks.batching``), so an insert holds at
   most that many rows or bytes plus one record's; and by time (the oldest unflushed record is
-  ``flush_interval_s`` old), so a row waits at most about ``flush_interval_s`` + one insert. Records
+  ``flush_interval_s`` old, by its Kafka timestamp but counted from no earlier than the last flush's
+  start, so records that queued up during an insert do not wait a whole interval more), so a row waits
+  at most about ``flush_interval_s`` + one insert. A poll never waits past that deadline. Records
   read ahead but not handled yet are bounded by librdkafka (``queued.max.messages.kbytes``) and by
   :data:`CONSUME_MAX_RECORDS` per poll.
 - Kafka offsets are committed only after the insert succeeded: a synchronous commit of exactly the
@@ -45,7 +47,13 @@ from typing import Any, Final
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from sinks.batching import Chunk, PendingBatches
 from sinks.health import DEFAULT_METRICS_INTERVAL_S, SinkHealthPublisher
@@ -160,6 +168,7 @@ class ClickHouseSink:
         self._stats = StatsRecorder()
         self._retry_at: float | None = None
         self._failures = 0  # consecutive failed flushes
+        self._cycle_started = clock()  # when the last flush began (or the sink started)
         self._paused = False
         self._newly_assigned: list[TopicPartition] = []
         self._heartbeat_warned = False
@@ -185,7 +194,7 @@ class ClickHouseSink:
         try:
             while not stop.is_set():
                 self._beat()
-                self._poll(consumer, MAX_POLL_WAIT_S)
+                self._poll(consumer, self._poll_wait())
                 if self._flush_due():
                     self._flush(consumer)
                 self._health.maybe_publish(consumer, self.stats())
@@ -196,6 +205,14 @@ class ClickHouseSink:
             log.info("sink stopped: %s", self.stats())
 
     # Consuming.
+
+    def _poll_wait(self) -> float:
+        """At most :data:`MAX_POLL_WAIT_S`, and no later than the time-based flush is due: a poll
+        returns early only with a full batch of records, so a fixed wait would delay the flush."""
+        if self._retry_at is not None:
+            return MAX_POLL_WAIT_S
+        due = self._batches.seconds_until_due(self._config.flush_interval_s)
+        return MAX_POLL_WAIT_S if due is None else min(MAX_POLL_WAIT_S, due)
 
     def _poll(self, consumer: Consumer, timeout_s: float) -> None:
         if self._newly_assigned:
@@ -230,7 +247,19 @@ class ClickHouseSink:
         else:
             for table, rows in per_table.items():
                 self._batches.add(table, Chunk(topic, partition, offset, rows, value))
-        self._batches.consumed(topic, partition, offset)
+        self._batches.consumed(topic, partition, offset, self._arrival(message))
+
+    def _arrival(self, message: Message) -> float:
+        """When ``message`` reached the broker, on the sink's clock, from its Kafka timestamp: a record
+        that waited in the consumer's queue during an insert is that much older. Never later than now,
+        and never before the current flush cycle began (a skewed producer clock, or a backlog read at
+        start-up, cannot make every poll flush)."""
+        now = self._clock()
+        kind, stamp_ms = message.timestamp()
+        if kind == TIMESTAMP_NOT_AVAILABLE or stamp_ms <= 0:
+            return now
+        age_s = max(0.0, time.time() - stamp_ms / 1000.0)
+        return max(now - age_s, self._cycle_started)
 
     def _dead_letter(self, chunk: Chunk, reason: str) -> None:
         log.warning(
@@ -278,6 +307,7 @@ class ClickHouseSink:
 
     def _flush(self, consumer: Consumer) -> bool:
         """Insert everything pending, then commit; on failure pause and schedule a retry."""
+        self._cycle_started = self._clock()
         try:
             self._insert_pending()
             self._commit(consumer)

@@ -115,3 +115,18 @@ def test_dropping_everything_resets_the_age(batches: PendingBatches, clock: Fake
     batches.drop([("a", 0)])
     assert batches.empty
     assert not batches.due(max_rows=10, max_age_s=1.0, max_bytes=BIG)
+
+
+def test_seconds_until_due_counts_from_the_oldest_record(
+    batches: PendingBatches, clock: FakeClock
+) -> None:
+    assert batches.seconds_until_due(0.25) is None  # nothing pending: no deadline
+    _add(batches, "t", "a", 0, 0, 1)
+    clock.now += 0.1
+    _add(batches, "t", "a", 0, 1, 1)  # a newer record does not move the deadline
+    assert batches.seconds_until_due(0.25) == pytest.approx(0.15)
+    clock.now += 0.5
+    assert batches.seconds_until_due(0.25) == 0.0
+    batches.written("t")
+    batches.committed(batches.commit_ready())  # flushed and committed: no deadline again
+    assert batches.seconds_until_due(0.25) is None
