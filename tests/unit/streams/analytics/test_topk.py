@@ -99,5 +99,5 @@ def test_heap_eviction_matches_the_textbook_fold_including_ties(seed: int) -> No
 
 def test_load_rejects_a_user_listed_twice() -> None:
     entry = ["t", "u1", 1.0, 1, 0.0]
-    with pytest.raises(ValueError, match="'u1'.*twice"):
+    with pytest.raises(ValueError, match=r"'u1'.*twice"):
         TopUsers(capacity=10).load({"watermark": T0, "buckets": [[T0, [entry, entry]]]})
