@@ -10,7 +10,8 @@ Guarantees:
   most that many rows or bytes plus one record's; and by time (the oldest unflushed record is
   ``flush_interval_s`` old, by its Kafka timestamp but counted from no earlier than the last flush's
   start, so records that queued up during an insert do not wait a whole interval more), so a row waits
-  at most about ``flush_interval_s`` + one insert. A poll never waits past that deadline. Records
+  at most about ``flush_interval_s`` + one insert. A poll never waits past that deadline, and
+  time-based flushes start at most once per ``flush_interval_s`` whatever the timestamps say. Records
   read ahead but not handled yet are bounded by librdkafka (``queued.max.messages.kbytes``) and by
   :data:`CONSUME_MAX_RECORDS` per poll.
 - Kafka offsets are committed only after the insert succeeded: a synchronous commit of exactly the

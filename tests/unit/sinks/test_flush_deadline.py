@@ -70,3 +70,16 @@ def test_the_poll_never_waits_past_the_flush_deadline(
     clock.now += 0.1
     assert writer._poll_wait() == 0.0
     assert writer._flush_due()
+
+
+def test_old_timestamps_cannot_start_flushes_more_than_once_per_interval(
+    sink: tuple[ClickHouseSink, FakeClock, TopicLayout],
+) -> None:
+    writer, clock, layout = sink
+    clock.now = 200.0
+    writer._cycle_started = clock.now  # what a flush records when it begins
+    writer._handle(_message(layout, 0, 60.0))  # a producer clock a minute behind
+    assert not writer._flush_due()
+    assert writer._poll_wait() == pytest.approx(MAX_POLL_WAIT_S)
+    clock.now += FLUSH_S
+    assert writer._flush_due()
