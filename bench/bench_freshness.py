@@ -9,8 +9,7 @@ are generated before the timed phase (so the simulator does not compete for the 
 that they end at a steady ``--rate`` (the simulator spreads trace starts; long agent traces would end
 minutes later), and each is emitted when its ``end_time`` arrives. After the worker joined, 3 s of
 warm-up traffic and a 2 s pause come first (a freshly started worker is slow on its first second of
-records: up to 1.1 s); only
-the events after them count.
+records: up to 1.1 s); only the events after them count.
 
 Measured, computed in ClickHouse after the run:
 - a call row's freshness, emit to visible: ``ingested_at - end_time`` (the issue's measure; it includes
