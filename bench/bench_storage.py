@@ -74,6 +74,7 @@ from sinks.clickhouse import connect
 from sinks.migrate import MIGRATIONS_DIR, apply_migrations, load_migrations
 from streams.storage import (
     CALLS_TABLE,
+    ROLLUP_1H_TABLE,
     ROLLUP_TABLE,
     TENANT_COST_TABLE,
     TOP_USERS_TABLE,
@@ -82,8 +83,7 @@ from streams.storage import (
 
 RESULTS: Final = Path(__file__).parent / "results"
 OUT: Final = RESULTS / "storage.json"
-HOURLY_TABLE: Final = "llm_rollup_1h"
-HOURLY_VIEW: Final = "llm_rollup_1h_refresh"
+HOURLY_VIEW: Final = f"{ROLLUP_1H_TABLE}_refresh"
 # The first migration that is not applied before the data is generated: it backfills from the data.
 BACKFILL_MIGRATION: Final = 14
 
@@ -144,7 +144,7 @@ def generate_calls(client: Client, end_ms: int) -> None:
 
 
 GENERATED_TABLES: Final = (
-    CALLS_TABLE, ROLLUP_TABLE, HOURLY_TABLE, TENANT_COST_TABLE, USER_COST_TABLE, TOP_USERS_TABLE
+    CALLS_TABLE, ROLLUP_TABLE, ROLLUP_1H_TABLE, TENANT_COST_TABLE, USER_COST_TABLE, TOP_USERS_TABLE
 )  # fmt: skip
 
 
@@ -305,7 +305,7 @@ def run(days: int, template_days: int, records_per_row: int, keep: bool) -> dict
             "bytes_per_call": sizes[CALLS_TABLE]["bytes_per_row"],
             "bytes_per_rollup_row": {
                 t: sizes[t]["bytes_per_row"]
-                for t in (ROLLUP_TABLE, HOURLY_TABLE, TENANT_COST_TABLE, USER_COST_TABLE)
+                for t in (ROLLUP_TABLE, ROLLUP_1H_TABLE, TENANT_COST_TABLE, USER_COST_TABLE)
             },
             "column_bytes_per_row": {
                 CALLS_TABLE: column_bytes(client, CALLS_TABLE, calls_rows),
